@@ -1,0 +1,94 @@
+// spindle::run: the runtime that runs fibers on the calling thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "spindle/fiber/fiber.hpp"
+#include "spindle/loop/backend_kind.hpp"
+
+namespace spindle {
+
+class Loop;
+
+// How a runtime is set up.
+struct Options {
+  // Overridden by the SPINDLE_BACKEND environment variable.
+  BackendKind backend = BackendKind::automatic;
+  // Usable bytes of each fiber stack (virtual; committed only when touched).
+  std::size_t stack_size = 128 * 1024;
+  // A PROT_NONE guard page below each stack, so an overflow is reported by
+  // name instead of corrupting memory. Each guarded stack is a second kernel
+  // mapping, counted against vm.max_map_count.
+  bool stack_guard = true;
+  // Released stacks kept for reuse.
+  std::size_t stack_cache = 1024;
+  // Submission queue entries of the io_uring backend.
+  unsigned uring_entries = 256;
+};
+
+// What a runtime has done, for logs and debugging.
+struct Metrics {
+  BackendKind backend = BackendKind::automatic;  // the one in use: io_uring or epoll
+  std::string backend_reason;                     // why it was chosen
+  std::uint64_t fibers_spawned = 0;
+  std::uint64_t fibers_alive = 0;
+  std::uint64_t context_switches = 0;
+  std::uint64_t loop_polls = 0;       // times the event loop was asked for events
+  std::size_t stacks_cached = 0;
+};
+
+namespace detail {
+
+// The runtime of one run() call, on the thread that called it.
+class Runtime {
+ public:
+  explicit Runtime(const Options& options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  // Runs fibers until every one of them is done.
+  void run_until_done();
+  // Rethrows the first exception that escaped a fiber nobody joined.
+  void rethrow_unhandled();
+
+ private:
+  void* scheduler_;
+};
+
+}  // namespace detail
+
+// Starts a runtime on the calling thread, runs `fn` as its main fiber, and
+// returns once `fn` and every fiber spawned in the runtime have finished.
+// Returns what `fn` returned or rethrows what escaped it; an exception that
+// escaped a fiber nobody joined is rethrown after that. Throws
+// std::logic_error when called from inside a fiber, std::system_error when
+// the chosen backend cannot be set up.
+template <class F>
+auto run(F&& fn, Options options = {}) -> std::invoke_result_t<std::decay_t<F>&> {
+  detail::Runtime runtime(options);
+  auto main = spin(std::forward<F>(fn), SpinOptions{.name = "main"});
+  runtime.run_until_done();
+  if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) {
+    main.join();
+    runtime.rethrow_unhandled();
+  } else {
+    auto result = main.join();
+    runtime.rethrow_unhandled();
+    return result;
+  }
+}
+
+// Figures of the runtime the calling fiber runs in. Throws std::logic_error
+// outside a fiber.
+Metrics metrics();
+
+// The event loop of the calling fiber's runtime, for watchers and timers
+// beside the fibers. Throws std::logic_error outside a fiber.
+Loop& current_loop();
+
+}  // namespace spindle

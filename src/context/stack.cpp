@@ -6,6 +6,17 @@
 #include <cerrno>
 #include <system_error>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SPINDLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPINDLE_ASAN 1
+#endif
+#endif
+#ifdef SPINDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace spindle::context {
 
 namespace {
@@ -18,6 +29,18 @@ std::size_t page_size() noexcept {
 std::size_t round_to_pages(std::size_t n) noexcept {
   std::size_t page = page_size();
   return (n + page - 1) / page * page;
+}
+
+// A context ends with a final switch, so the frames still on its stack never
+// return and ASan never unpoisons their redzones. Forget them when the stack
+// is given back, or the next context on this stack (or the next mapping at
+// this address) trips over them.
+void forget_frames(const Stack& stack) noexcept {
+#ifdef SPINDLE_ASAN
+  __asan_unpoison_memory_region(stack.low(), stack.usable_size());
+#else
+  (void)stack;
+#endif
 }
 
 }  // namespace
@@ -61,7 +84,9 @@ Stack StackPool::map(std::size_t size, bool guard) {
 }
 
 void StackPool::unmap(Stack stack) noexcept {
-  if (stack) ::munmap(stack.base, stack.mapping_size);
+  if (!stack) return;
+  forget_frames(stack);
+  ::munmap(stack.base, stack.mapping_size);
 }
 
 Stack StackPool::allocate() {
@@ -80,12 +105,12 @@ Stack StackPool::allocate(std::size_t size) {
 }
 
 void StackPool::release(Stack stack) noexcept {
-  bool ours = stack.usable_size() == options_.size &&
-              (stack.guard_size != 0) == options_.guard;
+  bool ours = stack.usable_size() == options_.size && (stack.guard_size != 0) == options_.guard;
   if (!ours || cached_count_ >= options_.max_cached) {
     unmap(stack);
     return;
   }
+  forget_frames(stack);
   auto* node = reinterpret_cast<FreeNode*>(stack.top() - sizeof(FreeNode));
   node->next = free_;
   node->stack = stack;

@@ -24,10 +24,18 @@ spindle_context_switch:          // rdi = void** save, rsi = void* load
         subq    $16, %rsp
         fnstcw  (%rsp)
         stmxcsr 4(%rsp)
-        movq    %rsp, (%rdi)
+        movq    %rsp, %rdx
         movq    %rsi, %rsp
-        fldcw   (%rsp)
-        ldmxcsr 4(%rsp)
+        movq    %rdx, (%rdi)
+        // Loading MXCSR or the x87 control word is slow: only when they differ.
+        movl    4(%rsp), %eax
+        cmpl    4(%rdx), %eax
+        jne     7f
+6:
+        movzwl  (%rsp), %eax
+        cmpw    (%rdx), %ax
+        jne     9f
+8:
         addq    $16, %rsp
         popq    %r15
         popq    %r14
@@ -35,7 +43,14 @@ spindle_context_switch:          // rdi = void** save, rsi = void* load
         popq    %r12
         popq    %rbx
         popq    %rbp
-        ret
+        // pop + jmp rather than ret: the return stack predictor would expect
+        // the caller of this switch, not the other context.
+        popq    %rcx
+        jmp     *%rcx
+7:      ldmxcsr 4(%rsp)
+        jmp     6b
+9:      fldcw   (%rsp)
+        jmp     8b
         .cfi_endproc
         .size   spindle_context_switch, .-spindle_context_switch
 

@@ -10,9 +10,9 @@ namespace spindle::context {
 // guarded, PROT_NONE, so running off the bottom faults instead of corrupting
 // whatever lies below. Pages are committed by the kernel only when touched.
 struct Stack {
-  std::byte* base = nullptr;      // start of the mapping (the guard page, if any)
-  std::size_t mapping_size = 0;   // whole mapping, guard included
-  std::size_t guard_size = 0;     // 0 or one page
+  std::byte* base = nullptr;     // start of the mapping (the guard page, if any)
+  std::size_t mapping_size = 0;  // whole mapping, guard included
+  std::size_t guard_size = 0;    // 0 or one page
 
   std::byte* low() const noexcept { return base + guard_size; }
   std::byte* top() const noexcept { return base + mapping_size; }

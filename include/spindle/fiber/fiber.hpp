@@ -36,6 +36,9 @@ namespace detail {
 
 enum class FiberState : std::uint8_t { ready, running, suspended, done };
 
+// What a suspended fiber waits for (for resume() checks, dumps and reports).
+enum class WaitKind : std::uint8_t { none, resume, sleep, join, io };
+
 // The fiber control block. It lives at the top of the fiber's own stack, so
 // a fiber costs no heap allocation. Freed (its stack returned to the pool)
 // when the fiber is done and the last FiberRef / Fiber handle is gone.
@@ -47,13 +50,14 @@ struct FiberControl {
   std::uint64_t id = 0;
   std::atomic<std::uint32_t> refs{2};  // one for the handle, one while not done
   FiberState state = FiberState::ready;
+  WaitKind waiting = WaitKind::none;
   bool error_observed = false;
   bool has_pending_resume = false;
   FiberControl* joiner = nullptr;
   std::exception_ptr error;
   std::any resume_value;
-  void (*body)(FiberControl*) = nullptr;               // runs the function, keeps its result
-  void (*destroy_result)(FiberControl*) noexcept = nullptr;  // destroys a result never taken
+  void (*body)(FiberControl*) = nullptr;              // runs the function, keeps its result
+  void (*destroy)(FiberControl*) noexcept = nullptr;  // destroys the whole control block
   char name[32] = {};
 };
 
@@ -78,7 +82,7 @@ struct FiberBox final : ResultSlot<T> {
   explicit FiberBox(const F& f) { new (&fn) F(f); }
   ~FiberBox() {}
 
-  static void run(FiberControl* c) {
+  static void run_body(FiberControl* c) {
     auto* self = static_cast<FiberBox*>(c);
     struct DestroyFn {
       FiberBox* box;
@@ -91,12 +95,12 @@ struct FiberBox final : ResultSlot<T> {
       self->has_value = true;
     }
   }
-  static void destroy(FiberControl* c) noexcept {
+  static void destroy_box(FiberControl* c) noexcept {
+    auto* self = static_cast<FiberBox*>(c);
     if constexpr (!std::is_void_v<T>) {
-      auto* self = static_cast<FiberBox*>(c);
       if (self->has_value) self->value.~T();
-      self->has_value = false;
     }
+    self->~FiberBox();
   }
 };
 
@@ -222,8 +226,8 @@ auto spin(F&& fn, SpinOptions options) -> Fiber<std::invoke_result_t<std::decay_
     throw;
   }
   box->stack = stack;
-  box->body = &Box::run;
-  box->destroy_result = &Box::destroy;
+  box->body = &Box::run_body;
+  box->destroy = &Box::destroy_box;
   detail::launch(box, options);
   return Fiber<T>(box);
 }

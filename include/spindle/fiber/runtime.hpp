@@ -29,16 +29,19 @@ struct Options {
   std::size_t stack_cache = 1024;
   // Submission queue entries of the io_uring backend.
   unsigned uring_entries = 256;
+  // Set SIGPIPE to SIG_IGN (when it is at its default) so that a write to a
+  // closed pipe or socket fails with EPIPE instead of killing the process.
+  bool ignore_sigpipe = true;
 };
 
 // What a runtime has done, for logs and debugging.
 struct Metrics {
   BackendKind backend = BackendKind::automatic;  // the one in use: io_uring or epoll
-  std::string backend_reason;                     // why it was chosen
+  std::string backend_reason;                    // why it was chosen
   std::uint64_t fibers_spawned = 0;
   std::uint64_t fibers_alive = 0;
   std::uint64_t context_switches = 0;
-  std::uint64_t loop_polls = 0;       // times the event loop was asked for events
+  std::uint64_t loop_polls = 0;  // times the event loop was asked for events
   std::size_t stacks_cached = 0;
 };
 

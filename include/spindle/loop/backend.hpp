@@ -1,0 +1,104 @@
+// The interface between the event loop and the kernel: io_uring or epoll.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "spindle/loop/backend_kind.hpp"
+
+namespace spindle {
+
+// One pending kernel operation or readiness wait, embedded in whoever waits
+// for it (usually a fiber's stack frame): backends allocate nothing per
+// operation. The callback runs on the loop's thread, from Backend::wait().
+struct Completion {
+  // result: the operation's result (>= 0) or -errno; flags: IORING_CQE_F_*.
+  using Callback = void (*)(Completion* self, std::int32_t result, std::uint32_t flags) noexcept;
+  Callback callback = nullptr;
+};
+
+// A one-shot readiness wait (Backend::poll_once). Completes with the ready
+// events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...) or -errno.
+struct PollWait : Completion {
+  std::uint32_t events = 0;
+  PollWait* next = nullptr;  // backend bookkeeping
+  PollWait* prev = nullptr;
+};
+
+// How a watched descriptor reports readiness (see docs/loop.md).
+enum class WatchMode : std::uint8_t {
+  level,    // reported while ready
+  edge,     // reported when it becomes ready: the user must drain
+  oneshot,  // reported once, then disarmed until Backend::rearm
+};
+
+// Receives the readiness events of watched descriptors from Backend::wait().
+class ReadinessSink {
+ public:
+  virtual void on_ready(std::uint64_t token, std::uint32_t events) noexcept = 0;
+
+ protected:
+  ~ReadinessSink() = default;
+};
+
+// A kernel event interface. One per loop, used from the loop's thread only,
+// except wake(). Event masks use the EPOLL* bit values (which equal POLL*).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendKind kind() const noexcept = 0;
+
+  // Starts or replaces persistent readiness interest in `fd`; `token` comes
+  // back with each event. Throws std::system_error (EBUSY if fibers are
+  // waiting on the same fd through poll_once).
+  virtual void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) = 0;
+  // Ends interest in `fd`. Idempotent. No event of the old watch is
+  // delivered after this returns.
+  virtual void unwatch(int fd) noexcept = 0;
+  // Re-arms a oneshot watch after it fired.
+  virtual void rearm(int fd) = 0;
+
+  // Waits once for any of `events` on `fd`; completes `wait` from a later
+  // Backend::wait(). Several waits may be pending on one fd. Throws
+  // std::system_error (EBUSY if the fd has a watcher).
+  virtual void poll_once(int fd, PollWait* wait) = 0;
+
+  // Submits what is queued and waits at most `timeout_ns` (< 0: no limit,
+  // 0: do not block) for events, then delivers them: completions through
+  // their callbacks, watcher events to `sink`. Returns how many it delivered.
+  virtual int wait(std::int64_t timeout_ns, ReadinessSink& sink) = 0;
+
+  // Makes a wait() in progress, or the next one, return. Thread-safe and
+  // async-signal-safe; wakes coalesce (at most one write until consumed).
+  virtual void wake() noexcept = 0;
+
+  // Whether anything is in flight that only wait() can complete.
+  virtual bool busy() const noexcept = 0;
+};
+
+// Whether this process may use io_uring, and if not, why.
+struct UringProbe {
+  bool available = false;
+  std::string reason;  // a readable explanation either way
+};
+
+// Probes once per process by setting up a tiny ring (kernel.io_uring_disabled
+// or a seccomp filter can forbid it). Thread-safe.
+const UringProbe& probe_io_uring();
+
+// Setup of the io_uring backend.
+struct BackendOptions {
+  unsigned uring_entries = 256;
+};
+
+// The backend to use for `requested` after the SPINDLE_BACKEND override
+// (io_uring | epoll | auto); never BackendKind::automatic. `reason` receives
+// why. Throws std::invalid_argument for a bad SPINDLE_BACKEND value.
+BackendKind choose_backend(BackendKind requested, std::string* reason = nullptr);
+
+// Creates a backend of kind io_uring or epoll. Throws std::system_error
+// naming the failing call (io_uring_queue_init, epoll_create1, eventfd).
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options = {});
+
+}  // namespace spindle

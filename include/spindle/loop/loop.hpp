@@ -1,0 +1,175 @@
+// The callback event loop: watchers and timers over a Backend.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spindle/loop/backend.hpp"
+#include "spindle/loop/timer_heap.hpp"
+
+namespace spindle {
+
+class Loop;
+
+namespace detail {
+template <class Entry>
+class FdTable;
+}
+
+// A handle to the watcher of one descriptor. Cheap to copy; it goes stale
+// (active() false, every call a no-op) once the watcher is unwatched or
+// replaced, so a handle can never reach a later watcher of the same fd.
+class Watcher {
+ public:
+  Watcher() noexcept = default;
+  int fd() const noexcept { return fd_; }
+  // The `data` pointer given to Loop::watch.
+  void* data() const noexcept;
+  bool active() const noexcept;
+  // Loop::unwatch for this watcher only.
+  void unwatch() noexcept;
+  // Re-arms a oneshot watcher after it fired.
+  void rearm();
+
+ private:
+  friend class Loop;
+  Watcher(Loop* loop, int fd, std::uint32_t generation) noexcept
+      : loop_(loop), fd_(fd), generation_(generation) {}
+  Loop* loop_ = nullptr;
+  int fd_ = -1;
+  std::uint32_t generation_ = 0;
+};
+
+// What to call when a watched descriptor is ready. A callback that is empty
+// means no interest in that condition (no read callback: EPOLLIN is not
+// asked for).
+struct WatchOptions {
+  std::function<void(Watcher&)> read;
+  std::function<void(Watcher&)> write;
+  std::function<void(Watcher&)> error;
+  bool edge_triggered = false;  // the callback must drain until EAGAIN
+  bool oneshot = false;         // disarmed after one dispatch; Watcher::rearm
+  void* data = nullptr;
+};
+
+// A handle to a timer set with Loop::after / Loop::at.
+class Timer {
+ public:
+  Timer() noexcept = default;
+
+ private:
+  friend class Loop;
+  Timer(std::uint32_t slot, std::uint32_t generation) noexcept
+      : slot_(slot), generation_(generation) {}
+  std::uint32_t slot_ = 0;
+  std::uint32_t generation_ = 0;
+};
+
+// Counters of a loop, for metrics.
+struct LoopStats {
+  std::uint64_t turns = 0;
+  std::uint64_t events_dispatched = 0;
+  std::uint64_t timers_fired = 0;
+  std::chrono::nanoseconds time_in_wait{0};
+};
+
+// An event loop: readiness watchers and timers over one Backend, driven by
+// the thread that calls run()/run_once(). Only stop() and wake-ups through
+// the backend may come from other threads.
+//
+// The watcher contract (docs/loop.md): one watcher per fd (watching again
+// replaces it); for each event: ERR -> the error callback if set, and
+// nothing else; without one, ERR counts as read + write. HUP -> read.
+// IN -> read. OUT -> write. Order: error, read, write. The loop never closes
+// a descriptor and never unwatches on its own. unwatch is idempotent; an
+// event fetched for a descriptor that was unwatched (or closed and reused)
+// in the same round is dropped. Dispatch allocates nothing.
+class Loop : private ReadinessSink {
+ public:
+  explicit Loop(BackendKind kind = BackendKind::automatic, const BackendOptions& options = {});
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Watches `fd`, replacing its previous watcher. Throws std::system_error.
+  Watcher watch(int fd, WatchOptions options);
+  // Ends the watch of `fd`; unknown fds are ignored. Safe inside callbacks,
+  // including the watcher's own (its remaining callbacks for the event are
+  // then skipped).
+  void unwatch(int fd) noexcept;
+  // Re-arms the oneshot watcher of `fd`.
+  void rearm(int fd);
+
+  // Calls `fn` once, on a later turn, at or after the deadline (never
+  // before; CLOCK_MONOTONIC, nanoseconds). Equal deadlines fire in the order
+  // they were set. after(0) never runs inline.
+  Timer after(std::chrono::nanoseconds delay, std::function<void()> fn);
+  Timer at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn);
+  // Cancels a pending timer: true if it had not fired. Idempotent, O(log n),
+  // safe inside any callback including the timer's own (then false).
+  bool cancel(Timer timer) noexcept;
+
+  // Intrusive timers for layers above (no allocation): `node.fire` is
+  // called from a turn once node.deadline_ns has passed.
+  void add_timer(TimerNode& node) { timers_.push(&node); }
+  void remove_timer(TimerNode& node) noexcept { timers_.remove(&node); }
+
+  // Runs turns until stop() or until nothing is left to wait for.
+  void run();
+  // One turn: waits at most `timeout` (none: until something happens) for
+  // events or the next timer, then dispatches. Returns false if stopped.
+  bool run_once(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  // Runs turns for `duration`, or until stop().
+  void run_for(std::chrono::nanoseconds duration);
+  // Makes run() return after the current turn; a turn that has not started
+  // its wait yet does not block. Thread-safe.
+  void stop() noexcept;
+  bool is_running() const noexcept { return running_; }
+
+  // The turn the fiber scheduler drives: waits at most `max_wait_ns` (< 0: no
+  // limit) for events, bounded by the next timer, then dispatches events and
+  // fires due timers. Returns how many callbacks it ran.
+  int turn(std::int64_t max_wait_ns);
+  // Whether anything (a timer, a watcher, an operation in flight) could
+  // still make a turn do something.
+  bool has_work() const noexcept { return !timers_.empty() || backend_->busy(); }
+
+  Backend& backend() noexcept { return *backend_; }
+  BackendKind backend_kind() const noexcept { return backend_->kind(); }
+  const std::string& backend_reason() const noexcept { return backend_reason_; }
+  const LoopStats& stats() const noexcept { return stats_; }
+  std::size_t timers_pending() const noexcept { return timers_.size(); }
+
+  // Now on CLOCK_MONOTONIC, in nanoseconds.
+  static std::int64_t now_ns() noexcept;
+
+ private:
+  friend class Watcher;
+  struct WatcherSlot;
+  struct TimerRecord;
+
+  void on_ready(std::uint64_t token, std::uint32_t events) noexcept override;
+  WatcherSlot* live_slot(int fd, std::uint32_t generation) const noexcept;
+  void retire(WatcherSlot& slot) noexcept;
+  static void fire_record(TimerNode* node) noexcept;
+
+  std::unique_ptr<Backend> backend_;
+  std::string backend_reason_;
+  TimerHeap timers_;
+  std::unique_ptr<detail::FdTable<WatcherSlot>> watchers_;
+  std::vector<std::unique_ptr<TimerRecord>> timer_records_;
+  std::vector<std::uint32_t> free_timer_records_;
+  const WatchOptions* dispatching_ = nullptr;  // the watcher whose callback runs
+  bool dispatching_retired_ = false;
+  std::atomic<bool> stop_requested_{false};
+  bool running_ = false;
+  LoopStats stats_;
+};
+
+}  // namespace spindle

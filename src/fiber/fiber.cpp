@@ -1,0 +1,211 @@
+// The free functions of the fiber API: spin's helpers, yield, suspend,
+// resume, sleep, join, and waits on the loop.
+#include <sys/epoll.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "fiber/scheduler.hpp"
+#include "spindle/fiber/fiber.hpp"
+#include "spindle/fiber/wait.hpp"
+
+namespace spindle {
+
+namespace detail {
+
+context::Stack acquire_stack(const SpinOptions& options) {
+  return Scheduler::require("spin").acquire_stack(options);
+}
+
+void release_stack(const context::Stack& stack) noexcept {
+  if (Scheduler* s = Scheduler::current())
+    s->release_stack(stack);
+  else
+    context::StackPool::unmap(stack);
+}
+
+void launch(FiberControl* fiber, const SpinOptions& options) noexcept {
+  Scheduler::current()->launch(fiber, options);
+}
+
+void add_ref(FiberControl* fiber) noexcept {
+  fiber->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void drop_ref(FiberControl* fiber) noexcept {
+  if (fiber->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    static_cast<Scheduler*>(fiber->scheduler)->destroy(fiber);
+  }
+}
+
+void wait_done(FiberControl* fiber) {
+  if (fiber == nullptr) throw std::logic_error("spindle::Fiber::join: empty handle");
+  if (fiber->state == FiberState::done) return;
+  Scheduler& s = Scheduler::require("Fiber::join");
+  FiberControl* self = s.running();
+  if (self == nullptr) throw std::logic_error("spindle::Fiber::join called outside a fiber");
+  if (self == fiber) throw std::logic_error("spindle::Fiber::join: a fiber cannot join itself");
+  fiber->joiner = self;
+  s.park(WaitKind::join);
+}
+
+FiberCompletion::FiberCompletion() {
+  Scheduler& s = Scheduler::require("I/O");
+  fiber = s.running();
+  if (fiber == nullptr) throw std::logic_error("spindle: I/O called outside a fiber");
+  callback = [](Completion* c, std::int32_t res, std::uint32_t flags) noexcept {
+    auto* self = static_cast<FiberCompletion*>(c);
+    self->result = res;
+    self->flags = flags;
+    self->completed = true;
+    if (self->fiber->state == FiberState::suspended) {
+      static_cast<Scheduler*>(self->fiber->scheduler)->schedule(self->fiber);
+    }
+  };
+}
+
+std::int32_t FiberCompletion::wait() {
+  if (!completed) static_cast<Scheduler*>(fiber->scheduler)->park(WaitKind::io);
+  return result;
+}
+
+FiberPollWait::FiberPollWait(std::uint32_t wanted) {
+  Scheduler& s = Scheduler::require("wait_readable");
+  fiber = s.running();
+  if (fiber == nullptr) throw std::logic_error("spindle: wait on fd called outside a fiber");
+  events = wanted;
+  callback = [](Completion* c, std::int32_t res, std::uint32_t) noexcept {
+    auto* self = static_cast<FiberPollWait*>(c);
+    self->result = res;
+    self->completed = true;
+    if (self->fiber->state == FiberState::suspended) {
+      static_cast<Scheduler*>(self->fiber->scheduler)->schedule(self->fiber);
+    }
+  };
+}
+
+std::int32_t FiberPollWait::wait(int fd) {
+  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  s->loop().backend().poll_once(fd, this);  // may complete at once (regular files on epoll)
+  if (!completed) s->park(WaitKind::io);
+  return result;
+}
+
+}  // namespace detail
+
+namespace {
+
+std::uint32_t wait_events(int fd, std::uint32_t events, const char* what) {
+  detail::FiberPollWait w(events);
+  std::int32_t rc = w.wait(fd);
+  if (rc < 0) {
+    throw std::system_error(-rc, std::system_category(),
+                            std::string(what) + " fd " + std::to_string(fd));
+  }
+  return static_cast<std::uint32_t>(rc);
+}
+
+}  // namespace
+
+std::uint32_t wait_readable(int fd) {
+  return wait_events(fd, EPOLLIN | EPOLLRDHUP, "wait_readable");
+}
+std::uint32_t wait_writable(int fd) {
+  return wait_events(fd, EPOLLOUT, "wait_writable");
+}
+
+void FiberRef::set_name(std::string_view name) noexcept {
+  if (ctrl_ == nullptr) return;
+  std::size_t n = name.size() < sizeof(ctrl_->name) - 1 ? name.size() : sizeof(ctrl_->name) - 1;
+  std::memcpy(ctrl_->name, name.data(), n);
+  ctrl_->name[n] = '\0';
+}
+
+void FiberRef::resume(std::any value) const {
+  if (ctrl_ == nullptr) throw std::logic_error("spindle::FiberRef::resume: empty handle");
+  detail::FiberControl* f = ctrl_;
+  auto fail = [f](const char* why) {
+    throw std::logic_error("spindle::FiberRef::resume: fiber " + std::to_string(f->id) + " " + why);
+  };
+  if (f->state == detail::FiberState::done) fail("is done");
+  if (f->has_pending_resume) fail("already has a resume pending");
+  if (f->state == detail::FiberState::suspended) {
+    if (f->waiting != detail::WaitKind::resume) fail("is blocked in another wait");
+    f->resume_value = std::move(value);
+    static_cast<detail::Scheduler*>(f->scheduler)->schedule(f);
+    return;
+  }
+  // Running or runnable: its next suspend() returns this value at once.
+  f->resume_value = std::move(value);
+  f->has_pending_resume = true;
+}
+
+FiberRef current() {
+  detail::Scheduler& s = detail::Scheduler::require("current");
+  detail::FiberControl* f = s.running();
+  if (f == nullptr) throw std::logic_error("spindle::current called outside a fiber");
+  detail::add_ref(f);
+  return FiberRef(f);
+}
+
+bool in_fiber() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  return s != nullptr && s->running() != nullptr;
+}
+
+void yield() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  if (s == nullptr || s->running() == nullptr) return;
+  s->yield_running();
+}
+
+std::any suspend() {
+  detail::Scheduler& s = detail::Scheduler::require("suspend");
+  detail::FiberControl* f = s.running();
+  if (f == nullptr) throw std::logic_error("spindle::suspend called outside a fiber");
+  if (!f->has_pending_resume) s.park(detail::WaitKind::resume);
+  f->has_pending_resume = false;
+  return std::exchange(f->resume_value, std::any{});
+}
+
+namespace {
+
+struct SleepTimer : TimerNode {
+  detail::FiberControl* fiber;
+};
+
+}  // namespace
+
+void sleep_until(std::chrono::steady_clock::time_point deadline) {
+  detail::Scheduler& s = detail::Scheduler::require("sleep");
+  detail::FiberControl* f = s.running();
+  if (f == nullptr) throw std::logic_error("spindle::sleep called outside a fiber");
+  std::int64_t ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  if (ns <= Loop::now_ns()) {
+    s.yield_running();
+    return;
+  }
+  SleepTimer timer;
+  timer.deadline_ns = ns;
+  timer.fiber = f;
+  timer.fire = [](TimerNode* node) noexcept {
+    auto* t = static_cast<SleepTimer*>(node);
+    static_cast<detail::Scheduler*>(t->fiber->scheduler)->schedule(t->fiber);
+  };
+  s.loop().add_timer(timer);
+  s.park(detail::WaitKind::sleep);
+}
+
+void sleep(std::chrono::nanoseconds duration) {
+  if (duration.count() <= 0) {
+    yield();
+    return;
+  }
+  sleep_until(
+      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(Loop::now_ns()) + duration));
+}
+
+}  // namespace spindle

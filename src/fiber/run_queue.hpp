@@ -1,0 +1,42 @@
+// The FIFO of runnable fibers.
+#pragma once
+
+#include <cstddef>
+
+#include "spindle/fiber/fiber.hpp"
+
+namespace spindle::detail {
+
+// Intrusive singly-linked FIFO through FiberControl::next: push and pop are a
+// few stores and allocate nothing.
+class RunQueue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+
+  void push_back(FiberControl* f) noexcept {
+    f->next = nullptr;
+    if (tail_ != nullptr)
+      tail_->next = f;
+    else
+      head_ = f;
+    tail_ = f;
+    ++size_;
+  }
+  FiberControl* pop_front() noexcept {
+    FiberControl* f = head_;
+    if (f == nullptr) return nullptr;
+    head_ = f->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    f->next = nullptr;
+    --size_;
+    return f;
+  }
+
+ private:
+  FiberControl* head_ = nullptr;
+  FiberControl* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace spindle::detail

@@ -1,0 +1,171 @@
+#include "fiber/scheduler.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "spindle/context/overflow.hpp"
+
+namespace spindle::detail {
+
+constinit thread_local Scheduler* tls_scheduler __attribute__((tls_model("initial-exec"))) =
+    nullptr;
+
+namespace {
+
+std::atomic<std::uint64_t> g_next_fiber_id{1};
+
+// The SIGSEGV handler's question: is this fault in the guard page (or just
+// below the stack) of the fiber running on this thread? Only reads memory.
+bool find_overflowing_fiber(const void* fault, context::OverflowReport& report) {
+  Scheduler* s = Scheduler::current();
+  if (s == nullptr) return false;
+  FiberControl* f = s->running();
+  if (f == nullptr || !f->stack) return false;
+  auto* p = static_cast<const std::byte*>(fault);
+  // A frame larger than the guard page can step over it: count faults up to
+  // 64 KiB below the stack as overflows too.
+  constexpr std::size_t kSlack = 64 * 1024;
+  bool below = p < f->stack.low() && p + kSlack >= f->stack.base;
+  if (!f->stack.guard_contains(fault) && !below) return false;
+  report.fiber_id = f->id;
+  report.fiber_name = f->name;
+  report.stack_size = f->stack.usable_size();
+  return true;
+}
+
+}  // namespace
+
+Scheduler& Scheduler::require(const char* what) {
+  Scheduler* s = tls_scheduler;
+  if (s == nullptr) {
+    throw std::logic_error(std::string("spindle::") + what + " called outside spindle::run");
+  }
+  return *s;
+}
+
+Scheduler::Scheduler(const Options& options)
+    : options_(options),
+      loop_(options.backend, BackendOptions{.uring_entries = options.uring_entries}),
+      stacks_(context::StackOptions{.size = options.stack_size,
+                                    .guard = options.stack_guard,
+                                    .max_cached = options.stack_cache}),
+      main_exec_(context::Execution::for_current_thread()) {
+  if (tls_scheduler != nullptr) {
+    throw std::logic_error("spindle::run called inside a running spindle runtime");
+  }
+  if (options.ignore_sigpipe) {
+    struct sigaction current;
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+        (current.sa_flags & SA_SIGINFO) == 0) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
+  }
+  context::ensure_alternate_signal_stack();
+  context::install_overflow_handler(&find_overflowing_fiber);
+  tls_scheduler = this;
+}
+
+Scheduler::~Scheduler() {
+  if (zombie_ != nullptr) drop_ref(std::exchange(zombie_, nullptr));
+  tls_scheduler = nullptr;
+  // Fibers still alive here (run() failed) are abandoned: their stacks stay
+  // mapped, since handles or kernel operations may still point into them.
+}
+
+context::Stack Scheduler::acquire_stack(const SpinOptions& options) {
+  return options.stack_size == 0 ? stacks_.allocate() : stacks_.allocate(options.stack_size);
+}
+
+void Scheduler::launch(FiberControl* f, const SpinOptions& options) noexcept {
+  f->scheduler = this;
+  f->id = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  std::size_t n =
+      options.name.size() < sizeof(f->name) - 1 ? options.name.size() : sizeof(f->name) - 1;
+  std::memcpy(f->name, options.name.data(), n);
+  f->name[n] = '\0';
+  f->exec = context::Execution::for_stack(f->stack.low(), f->stack.usable_size());
+  // The fiber's frames start below its control block.
+  f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);
+  ++alive_;
+  ++spawned_;
+  schedule(f);
+}
+
+void Scheduler::fiber_main(void* arg) {
+  context::on_context_entry();
+  auto* f = static_cast<FiberControl*>(arg);
+  try {
+    f->body(f);
+  } catch (...) {
+    f->error = std::current_exception();
+  }
+  tls_scheduler->finish(f);
+}
+
+void Scheduler::finish(FiberControl* f) noexcept {
+  f->state = FiberState::done;
+  --alive_;
+  if (FiberControl* joiner = std::exchange(f->joiner, nullptr)) schedule(joiner);
+  zombie_ = f;
+  running_ = nullptr;
+  ++switches_;
+  context::jump(f->exec, main_exec_, /*from_is_finished=*/true);
+  __builtin_unreachable();
+}
+
+void Scheduler::resume_from_scheduler(FiberControl* f) noexcept {
+  f->state = FiberState::running;
+  running_ = f;
+  ++switches_;
+  context::jump(main_exec_, f->exec);
+  if (zombie_ != nullptr) drop_ref(std::exchange(zombie_, nullptr));
+}
+
+void Scheduler::run_until_done() {
+  while (alive_ > 0) {
+    if (!ready_.empty()) {
+      if (poll_due_ && loop_.has_work()) {
+        ++polls_;
+        loop_.turn(0);
+      }
+      poll_due_ = false;
+      resume_from_scheduler(ready_.pop_front());
+    } else if (loop_.has_work()) {
+      ++polls_;
+      loop_.turn(-1);
+    } else {
+      throw std::runtime_error("spindle::run: deadlock: " + std::to_string(alive_) +
+                               " fiber(s) are suspended and nothing can wake them");
+    }
+  }
+}
+
+void Scheduler::rethrow_unhandled() {
+  if (unhandled_) std::rethrow_exception(std::exchange(unhandled_, nullptr));
+}
+
+void Scheduler::destroy(FiberControl* f) noexcept {
+  if (f->error && !f->error_observed && !unhandled_) unhandled_ = f->error;
+  context::Stack stack = f->stack;
+  f->exec.release();
+  f->destroy(f);
+  stacks_.release(stack);
+}
+
+Metrics Scheduler::metrics() const {
+  Metrics m;
+  m.backend = loop_.backend_kind();
+  m.backend_reason = loop_.backend_reason();
+  m.fibers_spawned = spawned_;
+  m.fibers_alive = alive_;
+  m.context_switches = switches_;
+  m.loop_polls = polls_;
+  m.stacks_cached = stacks_.cached();
+  return m;
+}
+
+}  // namespace spindle::detail

@@ -1,0 +1,61 @@
+// The readiness-based backend: epoll, with an eventfd for wakeups.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "loop/fd_table.hpp"
+#include "loop/poll_list.hpp"
+#include "spindle/loop/backend.hpp"
+
+namespace spindle {
+
+// Backend over epoll. Each descriptor has one epoll registration, used either
+// by a watcher (persistent, level / edge / oneshot) or by the fibers' one-shot
+// readiness waits (EPOLLONESHOT with the union of their interests, re-armed
+// while waits remain). The registration's data carries the fd and an epoch
+// bumped on every change, so an event fetched before an unwatch (or a
+// close and reuse of the fd number) in the same round is dropped.
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend();
+  ~EpollBackend() override;
+
+  BackendKind kind() const noexcept override { return BackendKind::epoll; }
+  void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) override;
+  void unwatch(int fd) noexcept override;
+  void rearm(int fd) override;
+  void poll_once(int fd, PollWait* wait) override;
+  int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
+  void wake() noexcept override;
+  bool busy() const noexcept override { return watched_ + waiting_ != 0; }
+
+ private:
+  struct FdState {
+    std::uint32_t epoch = 0;
+    bool registered = false;  // known to epoll (armed or disarmed oneshot)
+    bool watched = false;
+    std::uint32_t watch_events = 0;
+    WatchMode mode = WatchMode::level;
+    std::uint64_t token = 0;
+    detail::PollList waits;
+  };
+
+  // Sets the registration of fd to `events` (ADD or MOD, recovering from a
+  // closed-and-reused fd number). Returns 0 or -errno.
+  int set_registration(int fd, FdState& st, std::uint32_t events) noexcept;
+  void complete_waits(int fd, FdState& st, std::uint32_t events) noexcept;
+  void drain_waker() noexcept;
+
+  int epfd_ = -1;
+  int eventfd_ = -1;
+  std::atomic<bool> wake_pending_{false};
+  std::size_t watched_ = 0;
+  std::size_t waiting_ = 0;
+  detail::FdTable<FdState> fds_;
+  epoll_event events_[256];
+};
+
+}  // namespace spindle

@@ -1,0 +1,250 @@
+#include "loop/uring_backend.hpp"
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+
+namespace spindle {
+
+namespace {
+
+// user_data: 0 = ignored; kWakerTag = the waker's poll; odd = a watcher's
+// token (shifted left by two); anything else = a Completion*.
+constexpr std::uint64_t kIgnored = 0;
+constexpr std::uint64_t kWakerTag = 2;
+constexpr std::uint64_t kWatchTag = 1;
+
+std::uint64_t watch_data(std::uint64_t token) noexcept {
+  return (token << 2) | kWatchTag;
+}
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+  throw std::system_error(err, std::system_category(), what);
+}
+
+}  // namespace
+
+UringBackend::UringBackend(const BackendOptions& options) {
+  unsigned entries = options.uring_entries == 0 ? 256 : options.uring_entries;
+  // Newest features first; older kernels reject unknown flags with EINVAL.
+  const unsigned attempts[] = {
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+          IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE,
+  };
+  int rc = -EINVAL;
+  for (unsigned flags : attempts) {
+    io_uring_params params{};
+    params.flags = flags;
+    params.cq_entries = entries * 4;
+    rc = io_uring_queue_init_params(entries, &ring_, &params);
+    if (rc != -EINVAL) {
+      setup_flags_ = flags;
+      break;
+    }
+  }
+  if (rc < 0) throw_errno(-rc, "io_uring_queue_init");
+  io_uring_register_ring_fd(&ring_);  // saves an fd lookup per enter where supported
+  eventfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (eventfd_ < 0) {
+    int err = errno;
+    io_uring_queue_exit(&ring_);
+    throw_errno(err, "eventfd");
+  }
+  arm_waker();
+}
+
+UringBackend::~UringBackend() {
+  io_uring_queue_exit(&ring_);
+  ::close(eventfd_);
+}
+
+io_uring_sqe* UringBackend::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    int rc = io_uring_submit(&ring_);
+    if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
+      throw_errno(-rc, "io_uring_submit");
+    if (rc < 0) io_uring_get_events(&ring_);  // flush overflowed completions, then retry
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+io_uring_sqe* UringBackend::prepare(Completion* c) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_sqe_set_data(sqe, c);
+  ++in_flight_;
+  return sqe;
+}
+
+io_uring_sqe* UringBackend::prepare_untracked() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_sqe_set_data64(sqe, kIgnored);
+  return sqe;
+}
+
+void UringBackend::arm_waker() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_poll_multishot(sqe, eventfd_, POLLIN);
+  io_uring_sqe_set_data64(sqe, kWakerTag);
+}
+
+void UringBackend::watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) {
+  if (fd < 0) throw_errno(EBADF, "watch fd " + std::to_string(fd));
+  FdState& st = fds_.at(fd);
+  if (st.watched && st.armed) {
+    io_uring_prep_poll_remove(prepare_untracked(), watch_data(st.token));
+  }
+  if (!st.watched) ++watched_;
+  st.watched = true;
+  st.armed = false;
+  st.events = events;
+  st.mode = mode;
+  st.token = token;
+  io_uring_sqe* sqe = get_sqe();
+  if (mode == WatchMode::edge) {
+    io_uring_prep_poll_multishot(sqe, fd, events);
+  } else {
+    io_uring_prep_poll_add(sqe, fd, events);
+  }
+  io_uring_sqe_set_data64(sqe, watch_data(token));
+  st.armed = true;
+}
+
+void UringBackend::unwatch(int fd) noexcept {
+  FdState* st = fds_.find(fd);
+  if (st == nullptr || !st->watched) return;
+  st->watched = false;
+  --watched_;
+  if (st->armed) {
+    st->armed = false;
+    try {
+      io_uring_prep_poll_remove(prepare_untracked(), watch_data(st->token));
+    } catch (...) {
+      // The poll stays armed in the kernel; its completion carries a token
+      // that no longer matches and is dropped.
+    }
+  }
+}
+
+void UringBackend::rearm(int fd) {
+  FdState* st = fds_.find(fd);
+  if (st == nullptr || !st->watched || st->armed) return;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_poll_add(sqe, fd, st->events);
+  io_uring_sqe_set_data64(sqe, watch_data(st->token));
+  st->armed = true;
+}
+
+void UringBackend::poll_once(int fd, PollWait* w) {
+  if (fd < 0) throw_errno(EBADF, "poll fd " + std::to_string(fd));
+  if (FdState* st = fds_.find(fd); st != nullptr && st->watched) {
+    throw_errno(EBUSY, "poll fd " + std::to_string(fd) + ": the fd has a loop watcher");
+  }
+  io_uring_prep_poll_add(prepare(w), fd, w->events);
+}
+
+void UringBackend::dispatch(std::uint64_t data, std::int32_t res, std::uint32_t flags,
+                            ReadinessSink& sink) {
+  if (data == kIgnored || data == LIBURING_UDATA_TIMEOUT) return;
+  if (data == kWakerTag) {
+    std::uint64_t value;
+    while (::read(eventfd_, &value, sizeof(value)) > 0) {
+    }
+    wake_pending_.store(false);
+    if ((flags & IORING_CQE_F_MORE) == 0) arm_waker();
+    return;
+  }
+  if ((data & kWatchTag) != 0) {
+    std::uint64_t token = data >> 2;
+    int fd = static_cast<int>(static_cast<std::uint32_t>(token));
+    FdState* st = fds_.find(fd);
+    if (st == nullptr || !st->watched || st->token != token) return;  // stale
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (!more) st->armed = false;
+    if (res == -ECANCELED) {
+      if (st->mode == WatchMode::edge) rearm(fd);  // multishot ended by the kernel
+      return;
+    }
+    std::uint32_t events = res < 0 ? EPOLLERR : static_cast<std::uint32_t>(res);
+    sink.on_ready(token, events);
+    // Level-triggered: poll again; if still ready it completes at once.
+    // Edge-triggered: the multishot poll ended (overflow, error): restart it.
+    st = fds_.find(fd);
+    if (st->watched && st->token == token && !st->armed && st->mode != WatchMode::oneshot) {
+      if (st->mode == WatchMode::edge) {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_poll_multishot(sqe, fd, st->events);
+        io_uring_sqe_set_data64(sqe, watch_data(token));
+        st->armed = true;
+      } else {
+        rearm(fd);
+      }
+    }
+    return;
+  }
+  auto* c = reinterpret_cast<Completion*>(data);
+  if ((flags & IORING_CQE_F_MORE) == 0) --in_flight_;
+  c->callback(c, res, flags);
+}
+
+int UringBackend::drain(ReadinessSink& sink) {
+  int delivered = 0;
+  for (;;) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&ring_, &cqe) != 0 || cqe == nullptr) {
+      if (io_uring_cq_has_overflow(&ring_)) {
+        io_uring_get_events(&ring_);
+        continue;
+      }
+      break;
+    }
+    std::uint64_t data = cqe->user_data;
+    std::int32_t res = cqe->res;
+    std::uint32_t flags = cqe->flags;
+    io_uring_cqe_seen(&ring_, cqe);
+    dispatch(data, res, flags, sink);
+    ++delivered;
+  }
+  return delivered;
+}
+
+int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
+  if (timeout_ns == 0 || io_uring_cq_ready(&ring_) != 0) {
+    if (io_uring_sq_ready(&ring_) != 0 || in_flight_ != 0 || watched_ != 0) {
+      int rc = io_uring_submit_and_get_events(&ring_);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        throw_errno(-rc, "io_uring_submit_and_get_events");
+      }
+    }
+  } else {
+    __kernel_timespec ts{};
+    __kernel_timespec* tsp = nullptr;
+    if (timeout_ns > 0) {
+      ts.tv_sec = timeout_ns / 1'000'000'000;
+      ts.tv_nsec = timeout_ns % 1'000'000'000;
+      tsp = &ts;
+    }
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      throw_errno(-rc, "io_uring_submit_and_wait_timeout");
+    }
+  }
+  return drain(sink);
+}
+
+void UringBackend::wake() noexcept {
+  if (wake_pending_.exchange(true)) return;
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(eventfd_, &one, sizeof(one));
+}
+
+}  // namespace spindle

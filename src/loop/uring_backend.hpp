@@ -1,0 +1,73 @@
+// The completion-based backend: io_uring.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "loop/fd_table.hpp"
+#include "spindle/loop/backend.hpp"
+
+namespace spindle {
+
+// Backend over one io_uring. Operations are SQEs whose user_data is the
+// address of their Completion; watchers are POLL_ADD requests (multishot for
+// edge-triggered, single-shot re-armed after each dispatch for level, single
+// shot for oneshot) whose user_data is the watcher's token, tagged. SQEs are
+// queued and submitted in one system call by the next wait().
+//
+// The ring is set up with SINGLE_ISSUER | DEFER_TASKRUN where the kernel has
+// them (completions are posted only when this thread enters the kernel, which
+// avoids interrupting it), and with a completion queue four times the
+// submission queue. A full submission queue is submitted on the spot; a
+// completion queue that overflowed (the kernel keeps the overflow, NODROP) is
+// flushed and drained before wait() returns.
+class UringBackend final : public Backend {
+ public:
+  explicit UringBackend(const BackendOptions& options);
+  ~UringBackend() override;
+
+  BackendKind kind() const noexcept override { return BackendKind::io_uring; }
+  void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) override;
+  void unwatch(int fd) noexcept override;
+  void rearm(int fd) override;
+  void poll_once(int fd, PollWait* wait) override;
+  int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
+  void wake() noexcept override;
+  bool busy() const noexcept override { return in_flight_ != 0 || watched_ != 0; }
+
+  // An SQE whose completion will be delivered to `c`; never null (submits
+  // when the queue is full). Throws std::system_error if submitting fails.
+  io_uring_sqe* prepare(Completion* c);
+  // An SQE whose completion is ignored (cancel requests, poll removals).
+  io_uring_sqe* prepare_untracked();
+  io_uring& ring() noexcept { return ring_; }
+  unsigned setup_flags() const noexcept { return setup_flags_; }
+
+ private:
+  struct FdState {
+    bool watched = false;
+    bool armed = false;
+    std::uint32_t events = 0;
+    WatchMode mode = WatchMode::level;
+    std::uint64_t token = 0;
+  };
+
+  io_uring_sqe* get_sqe();
+  void arm_waker();
+  void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
+                ReadinessSink& sink);
+  int drain(ReadinessSink& sink);
+
+  io_uring ring_{};
+  unsigned setup_flags_ = 0;
+  int eventfd_ = -1;
+  std::uint64_t eventfd_buffer_ = 0;
+  std::atomic<bool> wake_pending_{false};
+  std::size_t in_flight_ = 0;  // tracked completions not yet delivered
+  std::size_t watched_ = 0;
+  detail::FdTable<FdState> fds_;
+};
+
+}  // namespace spindle

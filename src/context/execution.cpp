@@ -25,7 +25,21 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+extern "C" void* __cxa_get_globals() noexcept;
+
 namespace spindle::context {
+
+namespace detail {
+
+constinit thread_local CxxExceptionGlobals* tls_cxx_exception_globals
+    __attribute__((tls_model("initial-exec"))) = nullptr;
+
+CxxExceptionGlobals* load_cxx_exception_globals() noexcept {
+  tls_cxx_exception_globals = static_cast<CxxExceptionGlobals*>(__cxa_get_globals());
+  return tls_cxx_exception_globals;
+}
+
+}  // namespace detail
 
 Execution Execution::for_current_thread() noexcept {
   Execution e;
@@ -68,6 +82,7 @@ void jump(Execution& from, Execution& to, bool from_is_finished) noexcept {
 #ifdef SPINDLE_TSAN
   __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
+  swap_exception_state(from, to);
   switch_context(from.ctx, to.ctx);
 #ifdef SPINDLE_ASAN
   __sanitizer_finish_switch_fiber(from.asan_fake_stack, nullptr, nullptr);

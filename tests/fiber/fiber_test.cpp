@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "spindle/spindle.hpp"
+#include "test_config.hpp"
 
 namespace {
 
@@ -59,6 +60,69 @@ TEST(Fiber, ExceptionsThrownAndCaughtInsideFibers) {
       }));
     }
     for (int i = 0; i < 50; ++i) EXPECT_EQ(fibers[i].join(), 10 + i);
+  });
+}
+
+// A fiber may suspend inside a catch block while another fiber handles its
+// own exception: each must keep seeing its own current exception, and
+// rethrowing must rethrow its own.
+TEST(Fiber, SuspendingInsideCatchBlocksKeepsEachFibersException) {
+  spindle::run([] {
+    auto handler = [](int id) {
+      return spindle::spin([id] {
+        try {
+          throw std::runtime_error("fiber " + std::to_string(id));
+        } catch (const std::exception&) {
+          for (int k = 0; k < 3; ++k) {
+            spindle::yield();  // interleaves with the other fibers' handlers
+            EXPECT_EQ(std::uncaught_exceptions(), 0);
+            try {
+              std::rethrow_exception(std::current_exception());
+            } catch (const std::runtime_error& e) {
+              EXPECT_EQ(std::string(e.what()), "fiber " + std::to_string(id));
+            }
+          }
+          try {
+            throw;  // rethrows this fiber's exception
+          } catch (const std::runtime_error& e) {
+            return std::string(e.what());
+          }
+        }
+        return std::string("not reached");
+      });
+    };
+    auto a = handler(1);
+    auto b = handler(2);
+    auto c = handler(3);
+    EXPECT_EQ(a.join(), "fiber 1");
+    EXPECT_EQ(b.join(), "fiber 2");
+    EXPECT_EQ(c.join(), "fiber 3");
+    EXPECT_FALSE(std::current_exception());
+  });
+}
+
+TEST(Fiber, ADestructorThatSuspendsDuringUnwindingSeesItsOwnUncaughtCount) {
+  spindle::run([] {
+    struct SuspendsOnUnwind {
+      int* seen;
+      ~SuspendsOnUnwind() {
+        spindle::yield();
+        *seen = std::uncaught_exceptions();
+      }
+    };
+    int unwinding = -1, calm = -1;
+    auto a = spindle::spin([&] {
+      try {
+        SuspendsOnUnwind guard{&unwinding};
+        throw 1;
+      } catch (int) {
+      }
+    });
+    auto b = spindle::spin([&] { SuspendsOnUnwind guard{&calm}; });
+    a.join();
+    b.join();
+    EXPECT_EQ(unwinding, 1);
+    EXPECT_EQ(calm, 0);
   });
 }
 
@@ -277,7 +341,7 @@ std::size_t max_map_count() {
 }
 
 TEST(Fiber, HundredThousandFibersAliveAtOnce) {
-  constexpr int kFibers = 100'000;
+  constexpr int kFibers = spindle_test::fibers_alive(100'000);
   spindle::Options options;
   // Guarded stacks take two kernel mappings each (scripts/install-deps.sh
   // raises vm.max_map_count); where the limit is low, test without guards.

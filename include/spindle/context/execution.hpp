@@ -1,4 +1,4 @@
-// An execution context as the sanitizers need to see it.
+// An execution context: registers, stack, sanitizer and exception state.
 #pragma once
 
 #include <cstddef>
@@ -15,15 +15,42 @@
 
 namespace spindle::context {
 
-// A context plus the bookkeeping that ASan and TSan need to follow a stack
-// switch. In builds without sanitizers it is a Context and two words; jump()
-// compiles to the bare register switch.
+namespace detail {
+
+// The C++ runtime's per-thread exception bookkeeping (Itanium C++ ABI
+// __cxa_eh_globals, as libstdc++ and libc++abi lay it out): the chain of
+// exceptions being handled and the number of uncaught ones. It is per
+// thread, but each context needs its own, or a fiber that suspends inside a
+// catch block would see (and rethrow) another fiber's exception.
+struct CxxExceptionGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+
+extern constinit thread_local CxxExceptionGlobals* tls_cxx_exception_globals
+    __attribute__((tls_model("initial-exec")));
+CxxExceptionGlobals* load_cxx_exception_globals() noexcept;
+
+inline CxxExceptionGlobals* cxx_exception_globals() noexcept {
+  CxxExceptionGlobals* g = tls_cxx_exception_globals;
+  return g != nullptr ? g : load_cxx_exception_globals();
+}
+
+}  // namespace detail
+
+// A context plus what must follow it across a switch: its stack bounds and
+// the bookkeeping of ASan and TSan (in sanitizer builds), and its own C++
+// exception state. Without sanitizers jump() is the register switch plus
+// four moves.
 struct Execution {
   Context ctx;
   void* stack_low = nullptr;  // lowest usable address of the stack
   std::size_t stack_size = 0;
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;
+  // This context's exception state while it is switched out.
+  void* caught_exceptions = nullptr;
+  unsigned int uncaught_exceptions = 0;
 
   // Describes the stack of the calling OS thread (for the scheduler's own
   // context) and registers it with the sanitizers.
@@ -35,12 +62,23 @@ struct Execution {
   void release() noexcept;
 };
 
-// Switches from `from` to `to`. `from_is_finished` tells the sanitizers that
-// `from` will never be resumed (its fake stack can be dropped).
+// Parks the running context's exception state in `from` and installs `to`'s.
+inline void swap_exception_state(Execution& from, const Execution& to) noexcept {
+  detail::CxxExceptionGlobals* g = detail::cxx_exception_globals();
+  from.caught_exceptions = g->caught_exceptions;
+  from.uncaught_exceptions = g->uncaught_exceptions;
+  g->caught_exceptions = to.caught_exceptions;
+  g->uncaught_exceptions = to.uncaught_exceptions;
+}
+
+// Switches from `from` to `to`, each with its own C++ exception state.
+// `from_is_finished` tells the sanitizers that `from` will never be resumed
+// (its fake stack can be dropped).
 #ifdef SPINDLE_FIBER_SANITIZERS
 void jump(Execution& from, Execution& to, bool from_is_finished = false) noexcept;
 #else
 inline void jump(Execution& from, Execution& to, bool = false) noexcept {
+  swap_exception_state(from, to);
   switch_context(from.ctx, to.ctx);
 }
 #endif

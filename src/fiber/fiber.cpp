@@ -2,6 +2,7 @@
 // resume, sleep, join, and waits on the loop.
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -28,6 +29,12 @@ void release_stack(const context::Stack& stack) noexcept {
 
 void launch(FiberControl* fiber, const SpinOptions& options) noexcept {
   Scheduler::current()->launch(fiber, options);
+}
+
+void set_name(FiberControl* fiber, std::string_view name) noexcept {
+  std::size_t n = std::min(name.size(), sizeof(fiber->name) - 1);
+  if (n != 0) std::memcpy(fiber->name, name.data(), n);
+  fiber->name[n] = '\0';
 }
 
 void add_ref(FiberControl* fiber) noexcept {
@@ -117,10 +124,7 @@ std::uint32_t wait_writable(int fd) {
 }
 
 void FiberRef::set_name(std::string_view name) noexcept {
-  if (ctrl_ == nullptr) return;
-  std::size_t n = name.size() < sizeof(ctrl_->name) - 1 ? name.size() : sizeof(ctrl_->name) - 1;
-  std::memcpy(ctrl_->name, name.data(), n);
-  ctrl_->name[n] = '\0';
+  if (ctrl_ != nullptr) detail::set_name(ctrl_, name);
 }
 
 void FiberRef::resume(std::any value) const {

@@ -83,10 +83,7 @@ context::Stack Scheduler::acquire_stack(const SpinOptions& options) {
 void Scheduler::launch(FiberControl* f, const SpinOptions& options) noexcept {
   f->scheduler = this;
   f->id = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
-  std::size_t n =
-      options.name.size() < sizeof(f->name) - 1 ? options.name.size() : sizeof(f->name) - 1;
-  std::memcpy(f->name, options.name.data(), n);
-  f->name[n] = '\0';
+  set_name(f, options.name);
   f->exec = context::Execution::for_stack(f->stack.low(), f->stack.usable_size());
   // The fiber's frames start below its control block.
   f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);

@@ -63,7 +63,6 @@ class UringBackend final : public Backend {
   io_uring ring_{};
   unsigned setup_flags_ = 0;
   int eventfd_ = -1;
-  std::uint64_t eventfd_buffer_ = 0;
   std::atomic<bool> wake_pending_{false};
   std::size_t in_flight_ = 0;  // tracked completions not yet delivered
   std::size_t watched_ = 0;

@@ -110,6 +110,7 @@ void release_stack(const context::Stack& stack) noexcept;
 void launch(FiberControl* fiber, const SpinOptions& options) noexcept;
 void wait_done(FiberControl* fiber);  // suspends the caller until `fiber` is done
 void add_ref(FiberControl* fiber) noexcept;
+void set_name(FiberControl* fiber, std::string_view name) noexcept;  // truncates to 31 bytes
 void drop_ref(FiberControl* fiber) noexcept;
 
 // Where the control block of type Box goes: at the top of the stack, aligned.

@@ -39,6 +39,9 @@ TSAN_WRAP := $(shell test "$$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo
 
 CTEST := ctest --output-on-failure -j$(JOBS)
 
+# Keeps a stage's CTest output in build/test-logs/<stage>.log for the final tally.
+tally = 2>&1 | { mkdir -p build/test-logs && tee build/test-logs/$(1).log; }
+
 banner = @printf '\n==================== %s ====================\n' "$(1)"
 
 # configure + build one preset
@@ -66,7 +69,8 @@ demo: deps build
 	build/release/examples/demo
 
 test: deps
-	@failed=(); summary=(); \
+	@rm -rf build/test-logs; mkdir -p build/test-logs; \
+	failed=(); summary=(); \
 	for stage in $(TEST_STAGES); do \
 	  t0=$$(date +%s); \
 	  if $(MAKE) --no-print-directory test-$$stage; then result=ok; else result=FAILED; failed+=("$$stage"); fi; \
@@ -74,36 +78,45 @@ test: deps
 	done; \
 	printf '\n==================== %s ====================\n' "make test: summary"; \
 	printf '%s\n' "$${summary[@]}"; \
-	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}"; exit 1; fi; \
-	echo "make test: all stages passed"
+	passed=0; failures=0; \
+	for log in build/test-logs/*.log; do \
+	  line=$$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$$log" | tail -n 1) || true; \
+	  [[ -n $$line ]] || continue; \
+	  f=$$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$$line"); \
+	  n=$$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$$line"); \
+	  passed=$$(( passed + n - f )); failures=$$(( failures + f )); \
+	done; \
+	if (( $${#failed[@]} )); then echo "make test: FAILED: $${failed[*]}"; fi; \
+	echo "$$passed passed, $$failures failed"; \
+	if (( $${#failed[@]} )); then exit 1; fi
 
 test-release:
 	$(call banner,test release: build and all tests)
 	$(call build_preset,release)
-	$(CTEST) --test-dir build/release --no-tests=error
+	$(CTEST) --test-dir build/release --no-tests=error $(call tally,release)
 
 test-asan:
 	$(call banner,test asan: ASan+UBSan build and all tests)
 	$(call build_preset,asan)
 	ASAN_OPTIONS='$(ASAN_OPTIONS)' UBSAN_OPTIONS='$(UBSAN_OPTIONS)' \
-	  $(CTEST) --test-dir build/asan --no-tests=error
+	  $(CTEST) --test-dir build/asan --no-tests=error $(call tally,asan)
 
 test-tsan:
 	$(call banner,test tsan: TSan build and the multithreaded tests)
 	$(call build_preset,tsan)
-	TSAN_OPTIONS='$(TSAN_OPTIONS)' $(TSAN_WRAP) $(CTEST) --test-dir build/tsan -L multithreaded
+	TSAN_OPTIONS='$(TSAN_OPTIONS)' $(TSAN_WRAP) $(CTEST) --test-dir build/tsan -L multithreaded $(call tally,tsan)
 
 test-clang:
 	$(call banner,test clang: Clang build with -Werror$(if $(filter 1,$(CLANG_TESTS)), and all tests))
 	$(call build_preset,clang)
 ifeq ($(CLANG_TESTS),1)
-	$(CTEST) --test-dir build/clang --no-tests=error
+	$(CTEST) --test-dir build/clang --no-tests=error $(call tally,clang)
 endif
 
 test-aarch64:
 	$(call banner,test aarch64: cross build and tests under QEMU)
 	@if [[ -f scripts/test-aarch64.sh ]]; then \
-	  bash scripts/test-aarch64.sh; \
+	  bash scripts/test-aarch64.sh $(call tally,aarch64); \
 	else \
 	  echo "skipped: scripts/test-aarch64.sh does not exist"; \
 	fi

@@ -1,8 +1,6 @@
 // The FIFO of runnable fibers.
 #pragma once
 
-#include <cstddef>
-
 #include "spindle/fiber/fiber.hpp"
 
 namespace spindle::detail {
@@ -12,7 +10,6 @@ namespace spindle::detail {
 class RunQueue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
-  std::size_t size() const noexcept { return size_; }
 
   void push_back(FiberControl* f) noexcept {
     f->next = nullptr;
@@ -21,7 +18,6 @@ class RunQueue {
     else
       head_ = f;
     tail_ = f;
-    ++size_;
   }
   FiberControl* pop_front() noexcept {
     FiberControl* f = head_;
@@ -29,14 +25,12 @@ class RunQueue {
     head_ = f->next;
     if (head_ == nullptr) tail_ = nullptr;
     f->next = nullptr;
-    --size_;
     return f;
   }
 
  private:
   FiberControl* head_ = nullptr;
   FiberControl* tail_ = nullptr;
-  std::size_t size_ = 0;
 };
 
 }  // namespace spindle::detail

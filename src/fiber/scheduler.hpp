@@ -82,10 +82,11 @@ class Scheduler {
   FiberControl* running_ = nullptr;
   FiberControl* zombie_ = nullptr;  // finished, waiting to drop its running reference
   RunQueue ready_;
-  unsigned ticks_ = 0;
   bool poll_due_ = false;  // a fiber came back for the loop's non-blocking turn
   std::uint64_t alive_ = 0;
   std::uint64_t spawned_ = 0;
+  // Switches, counting a yield that found nobody else to run as one: every
+  // kPollInterval-th goes through the loop.
   std::uint64_t switches_ = 0;
   std::uint64_t polls_ = 0;
   std::exception_ptr unhandled_;
@@ -94,8 +95,7 @@ class Scheduler {
 // The hot paths, inline so that yield() compiles to a handful of loads and
 // stores around the register switch.
 inline void Scheduler::switch_away(FiberControl* self) noexcept {
-  ++switches_;
-  if ((++ticks_ % kPollInterval) != 0) {
+  if ((++switches_ % kPollInterval) != 0) {
     if (FiberControl* next = ready_.pop_front()) {
       next->state = FiberState::running;
       running_ = next;
@@ -111,8 +111,8 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 
 inline void Scheduler::yield_running() noexcept {
   FiberControl* self = running_;
-  if (ready_.empty() && ((ticks_ + 1) % kPollInterval != 0 || !loop_.has_work())) {
-    ++ticks_;
+  if (ready_.empty() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work())) {
+    ++switches_;
     return;  // nobody else to run and nothing to poll: keep going
   }
   self->state = FiberState::ready;

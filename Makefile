@@ -127,7 +127,7 @@ bench:
 	$(call banner,build: release)
 	$(call build_preset,release)
 	$(call banner,bench$(if $(B),: $(B)))
-	python3 bench/run.py --build-dir build/release $(foreach b,$(B),--only $(b))
+	python3 bench/run.py --build-dir build/release --update-docs $(foreach b,$(B),--only $(b))
 
 format:
 	@command -v clang-format >/dev/null || { echo "make format: clang-format is not installed (apt-get install clang-format)"; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the side-by-side benchmarks (bench/run.py) need, on Debian and
-# Ubuntu: Boost.Context and Boost.Fiber, Go, Tokio's sources (built offline
-# from Debian's packaged crates), cargo when none is found, and Python 3.
+# Ubuntu: Boost.Context and Boost.Fiber, libev and libuv, Go, Tokio's sources
+# (built offline from Debian's packaged crates), cargo when none is found, and
+# Python 3.
 #
 #   scripts/bench-deps.sh      (scripts/install-deps.sh --bench runs it)
 #
@@ -19,7 +20,8 @@ case "${1:-}" in
   *) echo "bench-deps: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
-packages=(libboost-context-dev libboost-fiber-dev golang-go librust-tokio-dev python3)
+packages=(libboost-context-dev libboost-fiber-dev libev-dev libuv1-dev golang-go librust-tokio-dev
+  python3)
 if ! command -v cargo >/dev/null 2>&1 && [[ ! -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
   packages+=(cargo)
 fi

@@ -33,6 +33,8 @@ LABELS = {
     "go": "Go",
     "tokio": "Tokio",
     "std_thread": "std::thread",
+    "libev": "libev",
+    "libuv": "libuv",
 }
 
 

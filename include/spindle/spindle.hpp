@@ -5,6 +5,7 @@
 #include "spindle/context/execution.hpp"
 #include "spindle/context/overflow.hpp"
 #include "spindle/context/stack.hpp"
+#include "spindle/fiber/cancel.hpp"
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/fiber/runtime.hpp"
 #include "spindle/fiber/wait.hpp"

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "fiber/scheduler.hpp"
+#include "loop/uring_backend.hpp"
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/fiber/wait.hpp"
 
@@ -54,8 +55,21 @@ void wait_done(FiberControl* fiber) {
   FiberControl* self = s.running();
   if (self == nullptr) throw std::logic_error("spindle::Fiber::join called outside a fiber");
   if (self == fiber) throw std::logic_error("spindle::Fiber::join: a fiber cannot join itself");
+  Scheduler::checkpoint(self);
+  struct JoinWait : WaitHook {
+    FiberControl* target;
+    FiberControl* self;
+  } wait;
+  wait.target = fiber;
+  wait.self = self;
+  wait.interrupt = [](WaitHook* h) noexcept {
+    auto* w = static_cast<JoinWait*>(h);
+    w->target->joiner = nullptr;
+    static_cast<Scheduler*>(w->self->scheduler)->schedule(w->self);
+  };
   fiber->joiner = self;
-  s.park(WaitKind::join);
+  s.park_interruptible(WaitKind::join, &wait);
+  Scheduler::checkpoint(self);  // interrupted: the target is still running
 }
 
 FiberCompletion::FiberCompletion() {
@@ -74,7 +88,22 @@ FiberCompletion::FiberCompletion() {
 }
 
 std::int32_t FiberCompletion::wait() {
-  if (!completed) static_cast<Scheduler*>(fiber->scheduler)->park(WaitKind::io);
+  if (completed) return result;
+  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  // Interrupting asks the kernel to cancel; the fiber wakes only when the
+  // operation's own completion arrives, so its buffers are never written
+  // after the fiber has moved on.
+  struct OpWait : WaitHook {
+    FiberCompletion* op;
+  } wait;
+  wait.op = this;
+  wait.interrupt = [](WaitHook* h) noexcept {
+    FiberCompletion* op = static_cast<OpWait*>(h)->op;
+    auto* sched = static_cast<Scheduler*>(op->fiber->scheduler);
+    Backend& b = sched->loop().backend();
+    if (b.kind() == BackendKind::io_uring) static_cast<UringBackend&>(b).cancel(op);
+  };
+  s->park_interruptible(WaitKind::io, &wait);
   return result;
 }
 
@@ -95,8 +124,23 @@ FiberPollWait::FiberPollWait(std::uint32_t wanted) {
 
 std::int32_t FiberPollWait::wait(int fd) {
   auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  Scheduler::checkpoint(fiber);
   s->loop().backend().poll_once(fd, this);  // may complete at once (regular files on epoll)
-  if (!completed) s->park(WaitKind::io);
+  if (completed) return result;
+  struct Wait : WaitHook {
+    FiberPollWait* poll;
+    int fd;
+  } wait;
+  wait.poll = this;
+  wait.fd = fd;
+  wait.interrupt = [](WaitHook* h) noexcept {
+    auto* w = static_cast<Wait*>(h);
+    static_cast<Scheduler*>(w->poll->fiber->scheduler)
+        ->loop()
+        .backend()
+        .cancel_poll(w->fd, w->poll);
+  };
+  s->park_interruptible(WaitKind::io, &wait);
   return result;
 }
 
@@ -107,6 +151,7 @@ namespace {
 std::uint32_t wait_events(int fd, std::uint32_t events, const char* what) {
   detail::FiberPollWait w(events);
   std::int32_t rc = w.wait(fd);
+  if (rc == -ECANCELED) detail::Scheduler::checkpoint(w.fiber);
   if (rc < 0) {
     throw std::system_error(-rc, std::system_category(),
                             std::string(what) + " fd " + std::to_string(fd));
@@ -138,6 +183,7 @@ void FiberRef::resume(std::any value) const {
   if (f->state == detail::FiberState::suspended) {
     if (f->waiting != detail::WaitKind::resume) fail("is blocked in another wait");
     f->resume_value = std::move(value);
+    f->has_pending_resume = true;
     static_cast<detail::Scheduler*>(f->scheduler)->schedule(f);
     return;
   }
@@ -159,7 +205,7 @@ bool in_fiber() noexcept {
   return s != nullptr && s->running() != nullptr;
 }
 
-void yield() noexcept {
+void yield() {
   detail::Scheduler* s = detail::Scheduler::current();
   if (s == nullptr || s->running() == nullptr) return;
   s->yield_running();
@@ -169,14 +215,26 @@ std::any suspend() {
   detail::Scheduler& s = detail::Scheduler::require("suspend");
   detail::FiberControl* f = s.running();
   if (f == nullptr) throw std::logic_error("spindle::suspend called outside a fiber");
-  if (!f->has_pending_resume) s.park(detail::WaitKind::resume);
+  detail::Scheduler::checkpoint(f);
+  if (!f->has_pending_resume) {
+    struct SuspendWait : detail::WaitHook {
+      detail::FiberControl* self;
+    } wait;
+    wait.self = f;
+    wait.interrupt = [](detail::WaitHook* h) noexcept {
+      auto* self = static_cast<SuspendWait*>(h)->self;
+      static_cast<detail::Scheduler*>(self->scheduler)->schedule(self);
+    };
+    s.park_interruptible(detail::WaitKind::resume, &wait);
+    if (!f->has_pending_resume) detail::Scheduler::checkpoint(f);  // interrupted
+  }
   f->has_pending_resume = false;
   return std::exchange(f->resume_value, std::any{});
 }
 
 namespace {
 
-struct SleepTimer : TimerNode {
+struct SleepTimer : TimerNode, detail::WaitHook {
   detail::FiberControl* fiber;
 };
 
@@ -192,6 +250,7 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
     s.yield_running();
     return;
   }
+  detail::Scheduler::checkpoint(f);
   SleepTimer timer;
   timer.deadline_ns = ns;
   timer.fiber = f;
@@ -199,8 +258,16 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
     auto* t = static_cast<SleepTimer*>(node);
     static_cast<detail::Scheduler*>(t->fiber->scheduler)->schedule(t->fiber);
   };
+  timer.interrupt = [](detail::WaitHook* h) noexcept {
+    auto* t = static_cast<SleepTimer*>(h);
+    auto* sched = static_cast<detail::Scheduler*>(t->fiber->scheduler);
+    sched->loop().remove_timer(*t);
+    sched->schedule(t->fiber);
+  };
   s.loop().add_timer(timer);
-  s.park(detail::WaitKind::sleep);
+  s.park_interruptible(detail::WaitKind::sleep, &timer);
+  if (timer.queued()) s.loop().remove_timer(timer);
+  detail::Scheduler::checkpoint(f);  // interrupted, or cancelled as it woke
 }
 
 void sleep(std::chrono::nanoseconds duration) {

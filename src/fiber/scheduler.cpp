@@ -124,6 +124,7 @@ void Scheduler::resume_from_scheduler(FiberControl* f) noexcept {
 
 void Scheduler::run_until_done() {
   while (alive_ > 0) {
+    if (remote_head_.load(std::memory_order_relaxed) != nullptr) drain_remote();
     if (!ready_.empty()) {
       if (poll_due_ && loop_.has_work()) {
         ++polls_;
@@ -131,14 +132,97 @@ void Scheduler::run_until_done() {
       }
       poll_due_ = false;
       resume_from_scheduler(ready_.pop_front());
-    } else if (loop_.has_work()) {
-      ++polls_;
-      loop_.turn(-1);
-    } else {
+      continue;
+    }
+    // Nothing to run: block in the loop. Announce it first, then look at the
+    // remote list once more, so a post racing with us either is seen here or
+    // sees `sleeping_` and wakes the loop (both sides are seq_cst).
+    sleeping_.store(true);
+    if (remote_head_.load() != nullptr) {
+      sleeping_.store(false);
+      continue;
+    }
+    if (!loop_.has_work() && sync_parked_ == 0) {
+      sleeping_.store(false);
       throw std::runtime_error("spindle::run: deadlock: " + std::to_string(alive_) +
                                " fiber(s) are suspended and nothing can wake them");
     }
+    ++polls_;
+    loop_.turn(-1);
+    sleeping_.store(false);
   }
+}
+
+void Scheduler::post(FiberControl* f, std::uint8_t events) noexcept {
+  auto* s = static_cast<Scheduler*>(f->scheduler);
+  if (tls_scheduler == s) {
+    // On the fiber's own thread: no queue.
+    if ((events & kRemoteCancel) != 0) s->cancel_local(f);
+    if ((events & kRemoteWake) != 0 && f->state == FiberState::suspended) s->schedule(f);
+    return;
+  }
+  if (f->remote_events.fetch_or(events, std::memory_order_acq_rel) != 0) {
+    return;  // already listed; the drain sees the new bits
+  }
+  add_ref(f);  // the list holds the fiber until the drain
+  FiberControl* head = s->remote_head_.load(std::memory_order_relaxed);
+  do {
+    f->remote_next = head;
+  } while (!s->remote_head_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
+                                                  std::memory_order_relaxed));
+  if (s->sleeping_.load()) s->loop_.backend().wake();
+}
+
+void Scheduler::drain_remote() noexcept {
+  FiberControl* list = remote_head_.exchange(nullptr, std::memory_order_acquire);
+  // Pushed newest first: reverse to deliver in posting order.
+  FiberControl* ordered = nullptr;
+  while (list != nullptr) {
+    FiberControl* next = list->remote_next;
+    list->remote_next = ordered;
+    ordered = list;
+    list = next;
+  }
+  while (ordered != nullptr) {
+    FiberControl* f = ordered;
+    ordered = f->remote_next;  // read before the bits are cleared: f may be re-posted then
+    std::uint8_t events = f->remote_events.exchange(0, std::memory_order_acq_rel);
+    if ((events & kRemoteCancel) != 0) cancel_local(f);
+    if ((events & kRemoteWake) != 0 && f->state == FiberState::suspended) schedule(f);
+    drop_ref(f);
+  }
+}
+
+bool Scheduler::effective_cancel(const FiberControl* f, const void** scope) noexcept {
+  for (const CancelScope* s = f->scopes; s != nullptr; s = s->outer) {
+    if (s->cancelled) {
+      *scope = s;
+      return true;
+    }
+    if (s->shield) return false;
+  }
+  *scope = nullptr;
+  return f->cancel_requested.load(std::memory_order_relaxed);
+}
+
+void Scheduler::throw_if_cancelled(FiberControl* f) {
+  const void* scope;
+  if (effective_cancel(f, &scope)) throw Cancelled(scope);
+}
+
+void Scheduler::interrupt(FiberControl* f) noexcept {
+  if (f->state != FiberState::suspended || f->wait_hook == nullptr) return;
+  const void* scope;
+  if (!effective_cancel(f, &scope)) return;  // shielded: delivered after the shield
+  WaitHook* hook = std::exchange(f->wait_hook, nullptr);
+  hook->interrupt(hook);
+}
+
+void Scheduler::cancel_local(FiberControl* f) noexcept {
+  if (f->state == FiberState::done || f->cancel_requested.load(std::memory_order_relaxed)) return;
+  f->cancel_requested.store(true, std::memory_order_relaxed);
+  ++f->pending_cancels;
+  interrupt(f);
 }
 
 void Scheduler::rethrow_unhandled() {

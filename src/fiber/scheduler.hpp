@@ -1,12 +1,14 @@
 // The per-thread fiber scheduler.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 
 #include "fiber/run_queue.hpp"
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
+#include "spindle/fiber/cancel.hpp"
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/fiber/runtime.hpp"
 #include "spindle/loop/loop.hpp"
@@ -49,29 +51,71 @@ class Scheduler {
   void run_until_done();
   void rethrow_unhandled();
 
-  // Makes a suspended fiber runnable (at the back of the queue).
+  // Makes a suspended fiber runnable (at the back of the queue). Only on
+  // this scheduler's thread; see wake() for any thread.
   void schedule(FiberControl* fiber) noexcept {
+    if (fiber->waiting == WaitKind::sync) --sync_parked_;
     fiber->state = FiberState::ready;
     fiber->waiting = WaitKind::none;
+    fiber->wait_hook = nullptr;
     ready_.push_back(fiber);
   }
+
+  // Events other threads post to a fiber (remote_events bits).
+  static constexpr std::uint8_t kRemoteWake = 1;    // end its sync wait
+  static constexpr std::uint8_t kRemoteCancel = 2;  // FiberRef::cancel
+  // Delivers `events` to `fiber` from any thread: on the fiber's own
+  // scheduler thread at once, from others through a lock-free list that the
+  // scheduler drains, waking it (one eventfd write) only if it is blocked.
+  static void post(FiberControl* fiber, std::uint8_t events) noexcept;
   // The running fiber gives up the CPU: it must already be queued (yield)
   // or suspended with a way to be scheduled again. Returns when it runs again.
   void switch_away(FiberControl* self) noexcept;
-  void yield_running() noexcept;
+  void yield_running();
   // Suspends the running fiber until schedule() is called for it.
   void park(WaitKind why) noexcept {
     FiberControl* self = running_;
     self->state = FiberState::suspended;
     self->waiting = why;
+    if (why == WaitKind::sync) ++sync_parked_;
     switch_away(self);
   }
+  // park() in a wait that cancellation and deadlines can end through `hook`.
+  // A cancellation already pending ends the wait at once (through the hook,
+  // so a kernel operation already submitted is cancelled and waited for).
+  // Does not throw: the caller decides what an interrupted wait means.
+  void park_interruptible(WaitKind why, WaitHook* hook) noexcept {
+    FiberControl* self = running_;
+    self->wait_hook = hook;
+    self->state = FiberState::suspended;
+    self->waiting = why;
+    if (why == WaitKind::sync) ++sync_parked_;
+    if (self->pending_cancels != 0) interrupt(self);  // may queue self again: fine
+    switch_away(self);
+  }
+
+  // Throws Cancelled if `fiber` (the running one) has an unshielded
+  // cancellation pending.
+  static void checkpoint(FiberControl* fiber) {
+    if (fiber->pending_cancels != 0) [[unlikely]]
+      throw_if_cancelled(fiber);
+  }
+  static void throw_if_cancelled(FiberControl* fiber);
+  // The cancel scope whose cancellation applies at the fiber's current
+  // position (nullptr: the fiber itself), and whether there is one.
+  static bool effective_cancel(const FiberControl* fiber, const void** scope) noexcept;
+  // A cancellation of `fiber` became pending: end its wait if it is parked
+  // in an interruptible one and nothing shields it.
+  void interrupt(FiberControl* fiber) noexcept;
+  // FiberRef::cancel on the fiber's own thread.
+  void cancel_local(FiberControl* fiber) noexcept;
 
   // The last reference to a fiber's control block is gone.
   void destroy(FiberControl* fiber) noexcept;
 
  private:
   static void fiber_main(void* arg);
+  void drain_remote() noexcept;
   [[noreturn]] void finish(FiberControl* fiber) noexcept;
   void resume_from_scheduler(FiberControl* fiber) noexcept;
 
@@ -89,6 +133,13 @@ class Scheduler {
   // kPollInterval-th goes through the loop.
   std::uint64_t switches_ = 0;
   std::uint64_t polls_ = 0;
+  std::uint64_t sync_parked_ = 0;  // fibers in waits other threads may end
+  // Fibers with remote events, pushed by other threads (a Treiber stack:
+  // push is a CAS, the scheduler takes the whole list with one exchange).
+  std::atomic<FiberControl*> remote_head_{nullptr};
+  // True while the scheduler is, or is about to be, blocked in the loop:
+  // only then does a remote post pay for a wake-up.
+  std::atomic<bool> sleeping_{false};
   std::exception_ptr unhandled_;
 };
 
@@ -109,8 +160,9 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
   context::jump(self->exec, main_exec_);
 }
 
-inline void Scheduler::yield_running() noexcept {
+inline void Scheduler::yield_running() {
   FiberControl* self = running_;
+  checkpoint(self);
   if (ready_.empty() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work())) {
     ++switches_;
     return;  // nobody else to run and nothing to poll: keep going

@@ -138,6 +138,19 @@ void EpollBackend::poll_once(int fd, PollWait* w) {
   ++waiting_;
 }
 
+void EpollBackend::cancel_poll(int fd, PollWait* w) noexcept {
+  FdState* st = fds_.find(fd);
+  if (st == nullptr) return;
+  bool queued = false;
+  for (PollWait* p = st->waits.head(); p != nullptr; p = p->next) queued |= p == w;
+  if (!queued) return;  // completed already
+  st->waits.remove(w);
+  --waiting_;
+  // The one-shot registration may stay armed for the other waits; if none
+  // remain, its event finds no waits and is dropped.
+  w->callback(w, -ECANCELED, 0);
+}
+
 void EpollBackend::complete_waits(int fd, FdState& st, std::uint32_t events) noexcept {
   constexpr std::uint32_t always = EPOLLERR | EPOLLHUP;
   PollWait* w = st.waits.head();

@@ -28,6 +28,7 @@ class EpollBackend final : public Backend {
   void unwatch(int fd) noexcept override;
   void rearm(int fd) override;
   void poll_once(int fd, PollWait* wait) override;
+  void cancel_poll(int fd, PollWait* wait) noexcept override;
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return watched_ + waiting_ != 0; }

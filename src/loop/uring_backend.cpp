@@ -151,6 +151,22 @@ void UringBackend::poll_once(int fd, PollWait* w) {
   io_uring_prep_poll_add(prepare(w), fd, w->events);
 }
 
+void UringBackend::cancel_poll(int, PollWait* w) noexcept {
+  try {
+    io_uring_prep_poll_remove(prepare_untracked(), reinterpret_cast<std::uint64_t>(w));
+  } catch (...) {
+    // Submission failed: the poll completes on its own when the fd is ready.
+  }
+}
+
+void UringBackend::cancel(Completion* c) noexcept {
+  try {
+    io_uring_prep_cancel64(prepare_untracked(), reinterpret_cast<std::uint64_t>(c), 0);
+  } catch (...) {
+    // As above: the operation still completes, later.
+  }
+}
+
 void UringBackend::dispatch(std::uint64_t data, std::int32_t res, std::uint32_t flags,
                             ReadinessSink& sink) {
   if (data == kIgnored || data == LIBURING_UDATA_TIMEOUT) return;

@@ -33,6 +33,11 @@ class UringBackend final : public Backend {
   void unwatch(int fd) noexcept override;
   void rearm(int fd) override;
   void poll_once(int fd, PollWait* wait) override;
+  void cancel_poll(int fd, PollWait* wait) noexcept override;
+  // Asks the kernel to cancel the operation whose completion is `c`
+  // (IORING_OP_ASYNC_CANCEL). Its completion still arrives, with -ECANCELED
+  // or, if it finished first, its result: the caller must wait for it.
+  void cancel(Completion* c) noexcept;
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return in_flight_ != 0 || watched_ != 0; }

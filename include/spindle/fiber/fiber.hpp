@@ -37,7 +37,20 @@ namespace detail {
 enum class FiberState : std::uint8_t { ready, running, suspended, done };
 
 // What a suspended fiber waits for (for resume() checks, dumps and reports).
-enum class WaitKind : std::uint8_t { none, resume, sleep, join, io };
+// `sync` waits may be ended from other threads (the sync layer's
+// primitives); the others only from the fiber's own runtime thread.
+enum class WaitKind : std::uint8_t { none, resume, sleep, join, io, sync };
+
+// How to end the wait a fiber is parked in before it completes, for
+// cancellation and deadlines. interrupt() runs on the fiber's runtime thread,
+// at most once per wait, and must make sure the fiber is scheduled exactly
+// once: at once (unlink it from what it waits on), or when a kernel
+// operation it asked to cancel has completed.
+struct WaitHook {
+  void (*interrupt)(WaitHook* self) noexcept = nullptr;
+};
+
+struct CancelScope;
 
 // The fiber control block. It lives at the top of the fiber's own stack, so
 // a fiber costs no heap allocation. Freed (its stack returned to the pool)
@@ -54,6 +67,12 @@ struct FiberControl {
   bool error_observed = false;
   bool has_pending_resume = false;
   FiberControl* joiner = nullptr;
+  WaitHook* wait_hook = nullptr;               // while parked in an interruptible wait
+  CancelScope* scopes = nullptr;               // innermost cancel scope (on this fiber's stack)
+  std::atomic<bool> cancel_requested{false};   // FiberRef::cancel(): the fiber as a whole
+  std::uint32_t pending_cancels = 0;           // cancel_requested + cancelled scopes: 0 = fast path
+  FiberControl* remote_next = nullptr;         // link in a scheduler's remote list
+  std::atomic<std::uint8_t> remote_events{0};  // posted by other threads
   std::exception_ptr error;
   std::any resume_value;
   void (*body)(FiberControl*) = nullptr;              // runs the function, keeps its result
@@ -157,6 +176,21 @@ class FiberRef {
   // I/O, join) or is done. Call from a fiber of the same runtime.
   void resume(std::any value = {}) const;
 
+  // Cancels the fiber: its current suspension point (or its next one, if it
+  // is running) throws spindle::Cancelled, unless a shield() defers it.
+  // A blocked kernel operation is cancelled in the kernel first, and the
+  // fiber resumes only once the kernel is done with its buffers. Once
+  // cancelled, a fiber stays cancelled: every later suspension point throws
+  // again (cleanup that must wait belongs in shield()). Thread-safe: may be
+  // called from any thread; a done fiber ignores it.
+  void cancel() const noexcept;
+  // Whether cancel() was called for this fiber.
+  // Thread-safe; a cancel() posted from another thread shows once the
+  // fiber's runtime has taken it in.
+  bool cancelled() const noexcept {
+    return ctrl_ != nullptr && ctrl_->cancel_requested.load(std::memory_order_relaxed);
+  }
+
   friend bool operator==(const FiberRef& a, const FiberRef& b) noexcept {
     return a.ctrl_ == b.ctrl_;
   }
@@ -182,8 +216,11 @@ class Fiber : public FiberRef {
   Fiber& operator=(const Fiber&) = delete;
 
   // Suspends the caller until the fiber is done, then returns its value or
-  // rethrows the exception that escaped it. The handle is empty afterwards.
-  // Throws std::logic_error for an empty handle or a fiber joining itself.
+  // rethrows the exception that escaped it (spindle::Cancelled for a fiber
+  // that ended by being cancelled). The handle is empty afterwards. Throws
+  // spindle::Cancelled if the caller is cancelled while waiting (the handle
+  // then stays valid), std::logic_error for an empty handle or a fiber
+  // joining itself.
   T join() {
     detail::wait_done(ctrl_);
     detail::FiberControl* c = std::exchange(ctrl_, nullptr);
@@ -243,17 +280,20 @@ auto spin(F&& fn) -> Fiber<std::invoke_result_t<std::decay_t<F>&>> {
 FiberRef current();
 
 // Lets the other runnable fibers run; the caller stays runnable and continues
-// after them (FIFO). Also gives the event loop a turn now and then. Never
-// throws. Outside a fiber it does nothing.
-void yield() noexcept;
+// after them (FIFO). Also gives the event loop a turn now and then. A
+// cancellation point: throws spindle::Cancelled if the fiber was cancelled.
+// Outside a fiber it does nothing.
+void yield();
 
 // Parks the calling fiber until FiberRef::resume() wakes it and returns the
-// value passed there. Throws std::logic_error outside a fiber.
+// value passed there. Throws spindle::Cancelled if cancelled while waiting,
+// std::logic_error outside a fiber.
 std::any suspend();
 
 // Suspends the calling fiber for at least `duration` (never less; the
 // deadline is on CLOCK_MONOTONIC with nanosecond resolution). A zero or
-// negative duration behaves like yield().
+// negative duration behaves like yield(). Throws spindle::Cancelled if
+// cancelled while sleeping.
 void sleep(std::chrono::nanoseconds duration);
 
 // Suspends the calling fiber until `deadline` has passed.

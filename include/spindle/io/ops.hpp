@@ -14,14 +14,18 @@ namespace spindle {
 // Returns the byte count (0 at end of file). On io_uring it is one read SQE;
 // on epoll a non-blocking read(2), plus a readiness wait on EAGAIN: there the
 // descriptor must be non-blocking (spindle::pipe makes it so).
-// Throws std::system_error("read fd N").
+// Throws std::system_error("read fd N"), spindle::Cancelled if the fiber is
+// cancelled while it waits (after the kernel has let go of the buffer; data
+// that arrived first is returned, and the cancellation waits for the next
+// suspension point).
 std::size_t read(int fd, std::span<std::byte> buffer);
 // Writes all of `data` to `fd` (several writes if the kernel takes less),
 // suspending as needed. Throws std::system_error("write fd N"); on EPIPE
 // nothing is retried.
 void write(int fd, std::span<const std::byte> data);
 
-// The non-throwing forms for hot loops: the byte count, or -errno.
+// The non-throwing forms for hot loops: the byte count, or -errno
+// (-ECANCELED when the fiber was cancelled).
 ssize_t read_some(int fd, std::span<std::byte> buffer) noexcept;
 ssize_t write_some(int fd, std::span<const std::byte> data) noexcept;
 

@@ -63,6 +63,10 @@ class Backend {
   // Backend::wait(). Several waits may be pending on one fd. Throws
   // std::system_error (EBUSY if the fd has a watcher).
   virtual void poll_once(int fd, PollWait* wait) = 0;
+  // Ends a pending poll_once early: its completion arrives with -ECANCELED
+  // (or with the events, if they won the race), at once on epoll, from a
+  // later wait() on io_uring. A wait that already completed is left alone.
+  virtual void cancel_poll(int fd, PollWait* wait) noexcept = 0;
 
   // Submits what is queued and waits at most `timeout_ns` (< 0: no limit,
   // 0: do not block) for events, then delivers them: completions through

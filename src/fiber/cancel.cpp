@@ -1,0 +1,65 @@
+// Cancel scopes, checkpoints and FiberRef::cancel.
+#include "spindle/fiber/cancel.hpp"
+
+#include "fiber/scheduler.hpp"
+
+namespace spindle {
+
+namespace detail {
+
+CancelScope::CancelScope(bool shield_contents, std::int64_t deadline_ns) : shield(shield_contents) {
+  Scheduler& s = Scheduler::require("cancel scope");
+  fiber = s.running();
+  if (fiber == nullptr) throw std::logic_error("spindle: cancel scopes need a fiber");
+  outer = fiber->scopes;
+  fiber->scopes = this;
+  if (deadline_ns != 0) {
+    deadline.scope = this;
+    deadline.deadline_ns = deadline_ns;
+    deadline.fire = [](TimerNode* node) noexcept { static_cast<Deadline*>(node)->scope->cancel(); };
+    s.loop().add_timer(deadline);
+  }
+}
+
+CancelScope::~CancelScope() {
+  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  s->loop().remove_timer(deadline);
+  fiber->scopes = outer;
+  if (cancelled) --fiber->pending_cancels;
+}
+
+void CancelScope::cancel() noexcept {
+  if (cancelled) return;
+  cancelled = true;
+  ++fiber->pending_cancels;
+  static_cast<Scheduler*>(fiber->scheduler)->interrupt(fiber);
+}
+
+std::int64_t deadline_after(std::chrono::nanoseconds d) noexcept {
+  if (d.count() < 0) d = std::chrono::nanoseconds(0);
+  return Loop::now_ns() + d.count();
+}
+
+}  // namespace detail
+
+void checkpoint() {
+  detail::Scheduler* s = detail::Scheduler::current();
+  if (s == nullptr || s->running() == nullptr) return;
+  detail::Scheduler::checkpoint(s->running());
+}
+
+bool cancellation_pending() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  if (s == nullptr || s->running() == nullptr) return false;
+  const void* scope;
+  return s->running()->pending_cancels != 0 &&
+         detail::Scheduler::effective_cancel(s->running(), &scope);
+}
+
+void FiberRef::cancel() const noexcept {
+  // Whether the fiber is done is only known on its own thread: post() and
+  // the scheduler's drain look there.
+  if (ctrl_ != nullptr) detail::Scheduler::post(ctrl_, detail::Scheduler::kRemoteCancel);
+}
+
+}  // namespace spindle

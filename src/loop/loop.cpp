@@ -1,5 +1,6 @@
 #include "spindle/loop/loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 
 #include <ctime>
@@ -32,6 +33,9 @@ struct Loop::TimerRecord {
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;
   std::function<void()> fn;
+  // every(): > 0 makes the timer repeat; firing n is due at origin + n * interval.
+  std::int64_t interval_ns = 0;
+  std::function<void(std::uint64_t)> tick;
 };
 
 Loop::Loop(BackendKind kind, const BackendOptions& options)
@@ -68,6 +72,14 @@ void Watcher::rearm() {
   if (active()) loop_->rearm(fd_);
 }
 
+Watcher Watcher::modify(WatchOptions options) {
+  if (!active()) {
+    throw std::system_error(ENOENT, std::system_category(),
+                            "modify fd " + std::to_string(fd_) + ": the watcher is gone");
+  }
+  return loop_->modify(fd_, std::move(options));
+}
+
 Loop::WatcherSlot* Loop::live_slot(int fd, std::uint32_t generation) const noexcept {
   WatcherSlot* slot = watchers_->find(fd);
   if (slot == nullptr || !slot->options || slot->generation != generation) return nullptr;
@@ -89,6 +101,11 @@ Watcher Loop::watch(int fd, WatchOptions options) {
   if (fd < 0) {
     throw std::system_error(EBADF, std::system_category(), "watch fd " + std::to_string(fd));
   }
+  if (::fcntl(fd, F_GETFD) < 0) {
+    // io_uring would take it and report an error event later: refuse it
+    // now, the same on both backends.
+    throw std::system_error(errno, std::system_category(), "watch fd " + std::to_string(fd));
+  }
   std::uint32_t events = 0;
   if (options.read) events |= EPOLLIN | EPOLLRDHUP;
   if (options.write) events |= EPOLLOUT;
@@ -102,6 +119,16 @@ Watcher Loop::watch(int fd, WatchOptions options) {
   backend_->watch(fd, events, mode, make_token(fd, generation));  // throws: nothing changed yet
   slot.options = std::move(fresh);
   return Watcher(this, fd, generation);
+}
+
+Watcher Loop::modify(int fd, WatchOptions options) {
+  WatcherSlot* slot = watchers_->find(fd);
+  if (slot == nullptr || !slot->options) {
+    throw std::system_error(ENOENT, std::system_category(),
+                            "modify fd " + std::to_string(fd) + ": not watched");
+  }
+  // watch() replaces with a fresh generation: the contract of a replacement.
+  return watch(fd, std::move(options));
 }
 
 void Loop::unwatch(int fd) noexcept {
@@ -157,6 +184,10 @@ void Loop::on_ready(std::uint64_t token, std::uint32_t events) noexcept {
 
 void Loop::fire_record(TimerNode* node) noexcept {
   auto* record = reinterpret_cast<TimerRecord*>(node);
+  if (record->interval_ns > 0) {
+    fire_repeating(*record);
+    return;
+  }
   Loop* loop = record->loop;
   std::function<void()> fn = std::move(record->fn);
   record->fn = nullptr;
@@ -165,7 +196,29 @@ void Loop::fire_record(TimerNode* node) noexcept {
   fn();
 }
 
-Timer Loop::at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn) {
+void Loop::fire_repeating(TimerRecord& record) noexcept {
+  // Put it back on the grid first, at the first due time after now: a late
+  // firing is one call that reports the periods it skipped. The heap has room
+  // (the node just left it), so this allocates nothing; the node's new
+  // sequence keeps it out of this turn.
+  Loop* loop = record.loop;
+  std::int64_t due = record.node.deadline_ns;
+  std::int64_t now = now_ns();
+  std::uint64_t missed = 0;
+  if (now > due) missed = static_cast<std::uint64_t>((now - due) / record.interval_ns);
+  record.node.deadline_ns = due + static_cast<std::int64_t>(missed + 1) * record.interval_ns;
+  loop->timers_.push(&record.node);
+  // The callback may cancel or reschedule its own timer (the record may even
+  // be reused by a timer it sets): it runs from a local copy, given back only
+  // if the timer is still this one.
+  std::uint32_t generation = record.generation;
+  std::function<void(std::uint64_t)> tick = std::move(record.tick);
+  record.tick = nullptr;
+  tick(missed);
+  if (record.generation == generation) record.tick = std::move(tick);
+}
+
+Loop::TimerRecord& Loop::acquire_timer_record() {
   if (free_timer_records_.empty()) {
     auto record = std::make_unique<TimerRecord>();
     record->loop = this;
@@ -175,14 +228,57 @@ Timer Loop::at(std::chrono::steady_clock::time_point deadline, std::function<voi
     free_timer_records_.reserve(timer_records_.size());
     free_timer_records_.push_back(timer_records_.back()->slot);
   }
-  std::uint32_t slot = free_timer_records_.back();
-  TimerRecord& record = *timer_records_[slot];
+  return *timer_records_[free_timer_records_.back()];
+}
+
+Timer Loop::at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn) {
+  TimerRecord& record = acquire_timer_record();
   record.node.deadline_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  record.interval_ns = 0;
   timers_.push(&record.node);  // may throw (allocation): the record stays free
   free_timer_records_.pop_back();
   record.fn = std::move(fn);
-  return Timer(slot, record.generation);
+  return Timer(record.slot, record.generation);
+}
+
+Timer Loop::every(std::chrono::nanoseconds interval, std::function<void(std::uint64_t)> fn) {
+  if (interval.count() <= 0) {
+    throw std::system_error(
+        EINVAL, std::system_category(),
+        "every: the interval must be positive, not " + std::to_string(interval.count()) + " ns");
+  }
+  TimerRecord& record = acquire_timer_record();
+  record.node.deadline_ns = now_ns() + interval.count();
+  record.interval_ns = interval.count();
+  timers_.push(&record.node);  // may throw (allocation): the record stays free
+  free_timer_records_.pop_back();
+  record.tick = std::move(fn);
+  return Timer(record.slot, record.generation);
+}
+
+bool Loop::reschedule(Timer timer, std::chrono::steady_clock::time_point deadline) noexcept {
+  if (timer.slot_ >= timer_records_.size()) return false;
+  TimerRecord& record = *timer_records_[timer.slot_];
+  if (record.generation != timer.generation_ || !record.node.queued()) return false;
+  timers_.remove(&record.node);
+  record.node.deadline_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  timers_.push(&record.node);  // the node just left the heap: no allocation, no throw
+  return true;
+}
+
+std::optional<std::chrono::steady_clock::time_point> Loop::due(Timer timer) const noexcept {
+  if (timer.slot_ >= timer_records_.size()) return std::nullopt;
+  const TimerRecord& record = *timer_records_[timer.slot_];
+  if (record.generation != timer.generation_ || !record.node.queued()) return std::nullopt;
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record.node.deadline_ns));
+}
+
+bool Loop::reschedule(Timer timer, std::chrono::nanoseconds delay) noexcept {
+  if (delay.count() < 0) delay = std::chrono::nanoseconds(0);
+  return reschedule(
+      timer, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(now_ns()) + delay));
 }
 
 Timer Loop::after(std::chrono::nanoseconds delay, std::function<void()> fn) {
@@ -197,6 +293,8 @@ bool Loop::cancel(Timer timer) noexcept {
   if (record.generation != timer.generation_ || !record.node.queued()) return false;
   timers_.remove(&record.node);
   record.fn = nullptr;
+  record.tick = nullptr;  // empty while its own callback runs (fire_repeating)
+  record.interval_ns = 0;
   record.generation++;
   free_timer_records_.push_back(record.slot);
   return true;

@@ -16,6 +16,7 @@
 namespace spindle {
 
 class Loop;
+struct WatchOptions;
 
 namespace detail {
 template <class Entry>
@@ -36,6 +37,9 @@ class Watcher {
   void unwatch() noexcept;
   // Re-arms a oneshot watcher after it fired.
   void rearm();
+  // Loop::modify for this watcher; returns the new handle (this one goes
+  // stale). Throws std::system_error (ENOENT) if this handle is stale.
+  Watcher modify(WatchOptions options);
 
  private:
   friend class Loop;
@@ -105,15 +109,39 @@ class Loop : private ReadinessSink {
   void unwatch(int fd) noexcept;
   // Re-arms the oneshot watcher of `fd`.
   void rearm(int fd);
+  // Changes the callbacks, flags and data of the existing watcher of `fd`.
+  // The watcher gets a fresh generation: old handles go stale, and an event
+  // fetched for the old watcher in the same round is dropped, never given to
+  // the new callbacks. Throws std::system_error (ENOENT if `fd` is not
+  // watched). Safe inside callbacks, including the watcher's own (its
+  // remaining old callbacks for the event are then skipped).
+  Watcher modify(int fd, WatchOptions options);
 
   // Calls `fn` once, on a later turn, at or after the deadline (never
   // before; CLOCK_MONOTONIC, nanoseconds). Equal deadlines fire in the order
   // they were set. after(0) never runs inline.
   Timer after(std::chrono::nanoseconds delay, std::function<void()> fn);
   Timer at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn);
-  // Cancels a pending timer: true if it had not fired. Idempotent, O(log n),
-  // safe inside any callback including the timer's own (then false).
+  // Calls `fn(missed)` every `interval`, without drift: the n-th firing is
+  // due at start + n * interval, where start is now. A firing that comes
+  // late by whole periods is one call whose `missed` counts the periods it
+  // skipped (never a burst of calls); the next one is due on the grid after
+  // now. Cancel with cancel(), also from inside `fn`. Throws
+  // std::system_error (EINVAL) for an interval <= 0.
+  Timer every(std::chrono::nanoseconds interval, std::function<void(std::uint64_t missed)> fn);
+  // Cancels a pending timer: true if it had not fired (a repeating timer is
+  // pending until cancelled). Idempotent, O(log n), safe inside any callback
+  // including the timer's own (then false for a one-shot timer, true for a
+  // repeating one, which then stops).
   bool cancel(Timer timer) noexcept;
+  // Moves a pending timer to a new deadline (`delay` counts from now); a
+  // repeating timer continues on the grid deadline + n * interval. Ties
+  // with the new deadline fire after timers already set for it. Returns
+  // false, and does nothing, if the timer is not pending. O(log n).
+  bool reschedule(Timer timer, std::chrono::steady_clock::time_point deadline) noexcept;
+  bool reschedule(Timer timer, std::chrono::nanoseconds delay) noexcept;
+  // When a pending timer is due next; nullopt if it is not pending.
+  std::optional<std::chrono::steady_clock::time_point> due(Timer timer) const noexcept;
 
   // Intrusive timers for layers above (no allocation): `node.fire` is
   // called from a turn once node.deadline_ns has passed.
@@ -170,6 +198,8 @@ class Loop : private ReadinessSink {
   std::atomic<bool> stop_requested_{false};
   bool running_ = false;
   LoopStats stats_;
+  TimerRecord& acquire_timer_record();
+  static void fire_repeating(TimerRecord& record) noexcept;
 };
 
 }  // namespace spindle

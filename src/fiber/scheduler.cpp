@@ -1,5 +1,6 @@
 #include "fiber/scheduler.hpp"
 
+#include <sched.h>
 #include <signal.h>
 
 #include <atomic>
@@ -70,6 +71,9 @@ Scheduler::Scheduler(const Options& options)
 }
 
 Scheduler::~Scheduler() {
+  // A post() from another thread may still be touching this scheduler
+  // (sleeping_, the waker) after its fiber ran and finished.
+  while (posts_in_flight_.load(std::memory_order_acquire) != 0) ::sched_yield();
   if (zombie_ != nullptr) drop_ref(std::exchange(zombie_, nullptr));
   tls_scheduler = nullptr;
   // Fibers still alive here (run() failed) are abandoned: their stacks stay
@@ -165,12 +169,16 @@ void Scheduler::post(FiberControl* f, std::uint8_t events) noexcept {
     return;  // already listed; the drain sees the new bits
   }
   add_ref(f);  // the list holds the fiber until the drain
+  // Once pushed, the fiber may run, finish, and its runtime end before this
+  // thread looks at sleeping_: the destructor waits for posts in flight.
+  s->posts_in_flight_.fetch_add(1, std::memory_order_seq_cst);
   FiberControl* head = s->remote_head_.load(std::memory_order_relaxed);
   do {
     f->remote_next = head;
   } while (!s->remote_head_.compare_exchange_weak(head, f, std::memory_order_seq_cst,
                                                   std::memory_order_relaxed));
   if (s->sleeping_.load()) s->loop_.backend().wake();
+  s->posts_in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
 void Scheduler::drain_remote() noexcept {

@@ -140,6 +140,9 @@ class Scheduler {
   // True while the scheduler is, or is about to be, blocked in the loop:
   // only then does a remote post pay for a wake-up.
   std::atomic<bool> sleeping_{false};
+  // Remote post() calls between their push and their last look at this
+  // scheduler; the destructor waits for them.
+  std::atomic<std::uint32_t> posts_in_flight_{0};
   std::exception_ptr unhandled_;
 };
 

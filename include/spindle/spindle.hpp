@@ -6,6 +6,7 @@
 #include "spindle/context/overflow.hpp"
 #include "spindle/context/stack.hpp"
 #include "spindle/fiber/cancel.hpp"
+#include "spindle/fiber/combinators.hpp"
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/fiber/runtime.hpp"
 #include "spindle/fiber/wait.hpp"

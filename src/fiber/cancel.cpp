@@ -56,10 +56,14 @@ bool cancellation_pending() noexcept {
          detail::Scheduler::effective_cancel(s->running(), &scope);
 }
 
+void FiberRef::cancel_control(detail::FiberControl* fiber) noexcept {
+  if (fiber != nullptr) detail::Scheduler::post(fiber, detail::Scheduler::kRemoteCancel);
+}
+
 void FiberRef::cancel() const noexcept {
   // Whether the fiber is done is only known on its own thread: post() and
   // the scheduler's drain look there.
-  if (ctrl_ != nullptr) detail::Scheduler::post(ctrl_, detail::Scheduler::kRemoteCancel);
+  cancel_control(ctrl_);
 }
 
 }  // namespace spindle

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -28,8 +29,8 @@ void release_stack(const context::Stack& stack) noexcept {
     context::StackPool::unmap(stack);
 }
 
-void launch(FiberControl* fiber, const SpinOptions& options) noexcept {
-  Scheduler::current()->launch(fiber, options);
+void launch(FiberControl* fiber, const SpinOptions& options, bool detached) noexcept {
+  Scheduler::current()->launch(fiber, options, detached);
 }
 
 void set_name(FiberControl* fiber, std::string_view name) noexcept {
@@ -55,21 +56,68 @@ void wait_done(FiberControl* fiber) {
   FiberControl* self = s.running();
   if (self == nullptr) throw std::logic_error("spindle::Fiber::join called outside a fiber");
   if (self == fiber) throw std::logic_error("spindle::Fiber::join: a fiber cannot join itself");
+  FiberControl* target = fiber;
+  wait_any(&target, 1);
+}
+
+FiberControl* control_of(const FiberRef& ref) noexcept {
+  return ref.ctrl_;
+}
+
+void link_done_waiter(FiberControl* target, DoneWaiter* w) noexcept {
+  w->fired = false;
+  w->prev = nullptr;
+  w->next = target->done_waiters;
+  if (target->done_waiters != nullptr) target->done_waiters->prev = w;
+  target->done_waiters = w;
+}
+
+void unlink_done_waiter(FiberControl* target, DoneWaiter* w) noexcept {
+  if (w->fired) return;  // finish() already took the whole list
+  if (w->prev != nullptr)
+    w->prev->next = w->next;
+  else
+    target->done_waiters = w->next;
+  if (w->next != nullptr) w->next->prev = w->prev;
+  w->next = w->prev = nullptr;
+}
+
+std::size_t wait_any(FiberControl* const* fibers, std::size_t n) {
+  Scheduler& s = Scheduler::require("wait");
+  FiberControl* self = s.running();
+  if (self == nullptr) throw std::logic_error("spindle: waiting for fibers outside a fiber");
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fibers[i]->state == FiberState::done) return i;
+  }
   Scheduler::checkpoint(self);
-  struct JoinWait : WaitHook {
-    FiberControl* target;
+  constexpr std::size_t kInline = 8;
+  DoneWaiter inline_waiters[kInline];
+  std::unique_ptr<DoneWaiter[]> heap_waiters;
+  DoneWaiter* waiters = inline_waiters;
+  if (n > kInline) {
+    heap_waiters = std::make_unique<DoneWaiter[]>(n);
+    waiters = heap_waiters.get();
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    waiters[i].waiter = self;
+    link_done_waiter(fibers[i], &waiters[i]);
+  }
+  struct AnyWait : WaitHook {
     FiberControl* self;
   } wait;
-  wait.target = fiber;
   wait.self = self;
   wait.interrupt = [](WaitHook* h) noexcept {
-    auto* w = static_cast<JoinWait*>(h);
-    w->target->joiner = nullptr;
+    auto* w = static_cast<AnyWait*>(h);
     static_cast<Scheduler*>(w->self->scheduler)->schedule(w->self);
   };
-  fiber->joiner = self;
   s.park_interruptible(WaitKind::join, &wait);
-  Scheduler::checkpoint(self);  // interrupted: the target is still running
+  std::size_t winner = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (waiters[i].fired && winner == n) winner = i;
+    unlink_done_waiter(fibers[i], &waiters[i]);
+  }
+  if (winner == n) Scheduler::checkpoint(self);  // interrupted: throws
+  return winner;
 }
 
 FiberCompletion::FiberCompletion() {
@@ -172,7 +220,7 @@ void FiberRef::set_name(std::string_view name) noexcept {
   if (ctrl_ != nullptr) detail::set_name(ctrl_, name);
 }
 
-void FiberRef::resume(std::any value) const {
+void FiberRef::resume(std::any value, ResumeAt at) const {
   if (ctrl_ == nullptr) throw std::logic_error("spindle::FiberRef::resume: empty handle");
   detail::FiberControl* f = ctrl_;
   auto fail = [f](const char* why) {
@@ -184,12 +232,66 @@ void FiberRef::resume(std::any value) const {
     if (f->waiting != detail::WaitKind::resume) fail("is blocked in another wait");
     f->resume_value = std::move(value);
     f->has_pending_resume = true;
-    static_cast<detail::Scheduler*>(f->scheduler)->schedule(f);
+    auto* sched = static_cast<detail::Scheduler*>(f->scheduler);
+    if (at == ResumeAt::front)
+      sched->schedule_first(f);
+    else
+      sched->schedule(f);
     return;
   }
   // Running or runnable: its next suspend() returns this value at once.
   f->resume_value = std::move(value);
   f->has_pending_resume = true;
+}
+
+namespace {
+
+detail::FiberControl* owned_here(detail::FiberControl* f, const char* what) {
+  if (f == nullptr)
+    throw std::logic_error(std::string("spindle::FiberRef::") + what + ": empty handle");
+  if (detail::Scheduler::current() != f->scheduler) {
+    throw std::logic_error(std::string("spindle::FiberRef::") + what +
+                           ": call it from the fiber's own runtime thread");
+  }
+  return f;
+}
+
+}  // namespace
+
+void FiberRef::raise(std::exception_ptr error) const {
+  detail::FiberControl* f = owned_here(ctrl_, "raise");
+  if (!error) throw std::invalid_argument("spindle::FiberRef::raise: null exception");
+  if (f->state == detail::FiberState::done) return;
+  if (!f->injected) ++f->pending_cancels;
+  f->injected = std::move(error);
+  static_cast<detail::Scheduler*>(f->scheduler)->interrupt(f);
+}
+
+void FiberRef::restart() const {
+  detail::FiberControl* f = owned_here(ctrl_, "restart");
+  auto* sched = static_cast<detail::Scheduler*>(f->scheduler);
+  if (f->state == detail::FiberState::done) {
+    sched->relaunch(f);
+    return;
+  }
+  f->restart_requested = true;
+  sched->cancel_local(f);
+}
+
+FiberRef FiberRef::parent() const {
+  if (ctrl_ == nullptr || ctrl_->parent == nullptr) return FiberRef();
+  detail::add_ref(ctrl_->parent);
+  return FiberRef(ctrl_->parent);
+}
+
+std::vector<FiberRef> FiberRef::children() const {
+  std::vector<FiberRef> out;
+  if (ctrl_ == nullptr) return out;
+  for (detail::FiberControl* c = ctrl_->first_child; c != nullptr; c = c->next_sibling) {
+    detail::add_ref(c);
+    out.push_back(FiberRef(c));
+  }
+  return out;
 }
 
 FiberRef current() {

@@ -19,6 +19,11 @@ class RunQueue {
       head_ = f;
     tail_ = f;
   }
+  void push_front(FiberControl* f) noexcept {
+    f->next = head_;
+    head_ = f;
+    if (tail_ == nullptr) tail_ = f;
+  }
   FiberControl* pop_front() noexcept {
     FiberControl* f = head_;
     if (f == nullptr) return nullptr;

@@ -19,6 +19,16 @@ namespace {
 
 std::atomic<std::uint64_t> g_next_fiber_id{1};
 
+bool is_cancellation(const std::exception_ptr& e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 // The SIGSEGV handler's question: is this fault in the guard page (or just
 // below the stack) of the fiber running on this thread? Only reads memory.
 bool find_overflowing_fiber(const void* fault, context::OverflowReport& report) {
@@ -50,7 +60,8 @@ Scheduler& Scheduler::require(const char* what) {
 
 Scheduler::Scheduler(const Options& options)
     : options_(options),
-      loop_(options.backend, BackendOptions{.uring_entries = options.uring_entries}),
+      loop_(options.backend,
+            BackendOptions{.uring_entries = options.uring_entries}),
       stacks_(context::StackOptions{.size = options.stack_size,
                                     .guard = options.stack_guard,
                                     .max_cached = options.stack_cache}),
@@ -75,6 +86,7 @@ Scheduler::~Scheduler() {
   // (sleeping_, the waker) after its fiber ran and finished.
   while (posts_in_flight_.load(std::memory_order_acquire) != 0) ::sched_yield();
   if (zombie_ != nullptr) drop_ref(std::exchange(zombie_, nullptr));
+  if (io_extension.destroy != nullptr) io_extension.destroy(io_extension.state);
   tls_scheduler = nullptr;
   // Fibers still alive here (run() failed) are abandoned: their stacks stay
   // mapped, since handles or kernel operations may still point into them.
@@ -84,33 +96,141 @@ context::Stack Scheduler::acquire_stack(const SpinOptions& options) {
   return options.stack_size == 0 ? stacks_.allocate() : stacks_.allocate(options.stack_size);
 }
 
-void Scheduler::launch(FiberControl* f, const SpinOptions& options) noexcept {
+void Scheduler::launch(FiberControl* f, const SpinOptions& options, bool detached) noexcept {
   f->scheduler = this;
   f->id = g_next_fiber_id.fetch_add(1, std::memory_order_relaxed);
   set_name(f, options.name);
+  f->detached = detached;
   f->exec = context::Execution::for_stack(f->stack.low(), f->stack.usable_size());
   // The fiber's frames start below its control block.
   f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);
+  if (!detached && running_ != nullptr) {
+    link_child(running_, f);
+    // A cancelled fiber's new children start cancelled.
+    if (running_->cancel_requested.load(std::memory_order_relaxed)) cancel_local(f);
+  }
   ++alive_;
   ++spawned_;
   schedule(f);
 }
 
+void Scheduler::relaunch(FiberControl* f) noexcept {
+  f->error = nullptr;
+  f->error_observed = false;
+  f->child_failure = nullptr;
+  f->injected = nullptr;
+  f->cancel_requested.store(false, std::memory_order_relaxed);
+  f->pending_cancels = 0;
+  f->has_pending_resume = false;
+  f->exec.release();
+  f->exec = context::Execution::for_stack(f->stack.low(), f->stack.usable_size());
+  f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);
+  f->parent = nullptr;
+  if (!f->detached && running_ != nullptr) link_child(running_, f);
+  add_ref(f);  // the reference a live fiber holds on itself
+  ++alive_;
+  schedule(f);
+}
+
+void Scheduler::link_child(FiberControl* parent, FiberControl* child) noexcept {
+  child->parent = parent;
+  child->prev_sibling = nullptr;
+  child->next_sibling = parent->first_child;
+  if (parent->first_child != nullptr) parent->first_child->prev_sibling = child;
+  parent->first_child = child;
+  ++parent->live_children;
+}
+
+void Scheduler::unlink_child(FiberControl* child) noexcept {
+  FiberControl* parent = child->parent;
+  if (child->prev_sibling != nullptr)
+    child->prev_sibling->next_sibling = child->next_sibling;
+  else
+    parent->first_child = child->next_sibling;
+  if (child->next_sibling != nullptr) child->next_sibling->prev_sibling = child->prev_sibling;
+  child->prev_sibling = child->next_sibling = nullptr;
+  --parent->live_children;
+}
+
+void Scheduler::cancel_children(FiberControl* f, FiberControl* except) noexcept {
+  for (FiberControl* c = f->first_child; c != nullptr; c = c->next_sibling) {
+    if (c != except) cancel_local(c);
+  }
+}
+
+void Scheduler::wait_children(FiberControl* f) noexcept {
+  if (f->error || f->cancel_requested.load(std::memory_order_relaxed)) cancel_children(f, nullptr);
+  struct ChildrenWait : WaitHook {
+    FiberControl* fiber;
+  } wait;
+  wait.fiber = f;
+  // Cancelling the parent cancels the children; it still waits for them:
+  // the last one to finish schedules it.
+  wait.interrupt = [](WaitHook* h) noexcept {
+    FiberControl* parent = static_cast<ChildrenWait*>(h)->fiber;
+    static_cast<Scheduler*>(parent->scheduler)->cancel_children(parent, nullptr);
+  };
+  while (f->live_children > 0) park_interruptible(WaitKind::children, &wait);
+}
+
+void Scheduler::propagate_failure(FiberControl* parent, FiberControl* child) noexcept {
+  child->error_observed = true;  // reported through the parent
+  if (!parent->child_failure) {
+    parent->child_failure = child->error;
+    ++parent->pending_cancels;
+  }
+  cancel_children(parent, child);
+  interrupt(parent);
+}
+
 void Scheduler::fiber_main(void* arg) {
   context::on_context_entry();
   auto* f = static_cast<FiberControl*>(arg);
-  try {
-    f->body(f);
-  } catch (...) {
-    f->error = std::current_exception();
+  Scheduler* s = tls_scheduler;
+  for (;;) {
+    try {
+      f->body(f);
+    } catch (...) {
+      f->error = std::current_exception();
+    }
+    if (f->live_children > 0) s->wait_children(f);
+    // A child's failure that arrived after the function's last suspension
+    // point is the fiber's result.
+    if (!f->error && f->child_failure) f->error = std::exchange(f->child_failure, nullptr);
+    if (!f->restart_requested) break;
+    // restart() of a running fiber: it was cancelled to stop; run it again.
+    f->restart_requested = false;
+    f->error = nullptr;
+    f->child_failure = nullptr;
+    f->injected = nullptr;
+    f->cancel_requested.store(false, std::memory_order_relaxed);
+    f->pending_cancels = 0;
   }
-  tls_scheduler->finish(f);
+  s->finish(f);
 }
 
 void Scheduler::finish(FiberControl* f) noexcept {
   f->state = FiberState::done;
   --alive_;
-  if (FiberControl* joiner = std::exchange(f->joiner, nullptr)) schedule(joiner);
+  bool received = false;  // someone waiting for it takes its result
+  for (DoneWaiter* w = std::exchange(f->done_waiters, nullptr); w != nullptr;) {
+    DoneWaiter* next = w->next;
+    w->fired = true;
+    w->next = w->prev = nullptr;
+    received = true;
+    if (w->waiter->state == FiberState::suspended) schedule(w->waiter);
+    w = next;
+  }
+  if (FiberControl* parent = f->parent) {
+    unlink_child(f);
+    if (f->error && !received && !f->error_observed && !is_cancellation(f->error)) {
+      propagate_failure(parent, f);
+    }
+    if (parent->live_children == 0 && parent->state == FiberState::suspended &&
+        parent->waiting == WaitKind::children) {
+      schedule(parent);
+    }
+  }
   zombie_ = f;
   running_ = nullptr;
   ++switches_;
@@ -210,12 +330,23 @@ bool Scheduler::effective_cancel(const FiberControl* f, const void** scope) noex
     if (s->shield) return false;
   }
   *scope = nullptr;
-  return f->cancel_requested.load(std::memory_order_relaxed);
+  return f->child_failure || f->injected || f->cancel_requested.load(std::memory_order_relaxed);
 }
 
 void Scheduler::throw_if_cancelled(FiberControl* f) {
   const void* scope;
-  if (effective_cancel(f, &scope)) throw Cancelled(scope);
+  if (!effective_cancel(f, &scope)) return;
+  if (scope == nullptr) {
+    // At the fiber's own level: a child's failure first, then raise(), then
+    // cancellation (which stays pending).
+    for (std::exception_ptr* slot : {&f->child_failure, &f->injected}) {
+      if (*slot) {
+        --f->pending_cancels;
+        std::rethrow_exception(std::exchange(*slot, nullptr));
+      }
+    }
+  }
+  throw Cancelled(scope);
 }
 
 void Scheduler::interrupt(FiberControl* f) noexcept {
@@ -231,6 +362,7 @@ void Scheduler::cancel_local(FiberControl* f) noexcept {
   f->cancel_requested.store(true, std::memory_order_relaxed);
   ++f->pending_cancels;
   interrupt(f);
+  cancel_children(f, nullptr);  // cancellation travels down the tree
 }
 
 void Scheduler::rethrow_unhandled() {
@@ -238,7 +370,11 @@ void Scheduler::rethrow_unhandled() {
 }
 
 void Scheduler::destroy(FiberControl* f) noexcept {
-  if (f->error && !f->error_observed && !unhandled_) unhandled_ = f->error;
+  // Attached fibers report failures to their parent (or joiner) when they
+  // finish; a detached fiber's failure nobody saw goes to run().
+  if (f->detached && f->error && !f->error_observed && !unhandled_ && !is_cancellation(f->error)) {
+    unhandled_ = f->error;
+  }
   context::Stack stack = f->stack;
   f->exec.release();
   f->destroy(f);

@@ -47,18 +47,23 @@ class Scheduler {
 
   context::Stack acquire_stack(const SpinOptions& options);
   void release_stack(const context::Stack& stack) noexcept { stacks_.release(stack); }
-  void launch(FiberControl* fiber, const SpinOptions& options) noexcept;
+  void launch(FiberControl* fiber, const SpinOptions& options, bool detached) noexcept;
+  // Runs a done fiber's function again, in place, as a child of the running
+  // fiber (FiberRef::restart).
+  void relaunch(FiberControl* fiber) noexcept;
   void run_until_done();
   void rethrow_unhandled();
 
   // Makes a suspended fiber runnable (at the back of the queue). Only on
   // this scheduler's thread; see wake() for any thread.
   void schedule(FiberControl* fiber) noexcept {
-    if (fiber->waiting == WaitKind::sync) --sync_parked_;
-    fiber->state = FiberState::ready;
-    fiber->waiting = WaitKind::none;
-    fiber->wait_hook = nullptr;
+    make_ready(fiber);
     ready_.push_back(fiber);
+  }
+  // The same, at the front of the queue: it runs next.
+  void schedule_first(FiberControl* fiber) noexcept {
+    make_ready(fiber);
+    ready_.push_front(fiber);
   }
 
   // Events other threads post to a fiber (remote_events bits).
@@ -113,9 +118,31 @@ class Scheduler {
   // The last reference to a fiber's control block is gone.
   void destroy(FiberControl* fiber) noexcept;
 
+  // Per-runtime state of the io layer (src/io), created there on first use
+  // and destroyed with the scheduler, before its loop and backend.
+  struct Extension {
+    void* state = nullptr;
+    void (*destroy)(void* state) noexcept = nullptr;
+  };
+  Extension io_extension;
+
  private:
   static void fiber_main(void* arg);
+  void make_ready(FiberControl* fiber) noexcept {
+    if (fiber->waiting == WaitKind::sync) --sync_parked_;
+    fiber->state = FiberState::ready;
+    fiber->waiting = WaitKind::none;
+    fiber->wait_hook = nullptr;
+  }
   void drain_remote() noexcept;
+  void link_child(FiberControl* parent, FiberControl* child) noexcept;
+  void unlink_child(FiberControl* child) noexcept;
+  // Parks a fiber whose function has returned until its children are done;
+  // cancels them first if it failed or was cancelled.
+  void wait_children(FiberControl* fiber) noexcept;
+  // A child failed and nobody was waiting to receive its error.
+  void propagate_failure(FiberControl* parent, FiberControl* child) noexcept;
+  void cancel_children(FiberControl* fiber, FiberControl* except) noexcept;
   [[noreturn]] void finish(FiberControl* fiber) noexcept;
   void resume_from_scheduler(FiberControl* fiber) noexcept;
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
@@ -30,16 +31,21 @@ struct SpinOptions {
   std::string_view name = {};
   // Usable stack bytes; 0 means the runtime's Options::stack_size (pooled).
   std::size_t stack_size = 0;
+  // No parent: the spawning fiber does not wait for it, and its errors go to
+  // run() instead (spin_detached sets this).
+  bool detached = false;
 };
 
 namespace detail {
+struct FiberControl;
+FiberControl* control_of(const FiberRef& ref) noexcept;
 
 enum class FiberState : std::uint8_t { ready, running, suspended, done };
 
 // What a suspended fiber waits for (for resume() checks, dumps and reports).
 // `sync` waits may be ended from other threads (the sync layer's
 // primitives); the others only from the fiber's own runtime thread.
-enum class WaitKind : std::uint8_t { none, resume, sleep, join, io, sync };
+enum class WaitKind : std::uint8_t { none, resume, sleep, join, children, io, sync };
 
 // How to end the wait a fiber is parked in before it completes, for
 // cancellation and deadlines. interrupt() runs on the fiber's runtime thread,
@@ -51,6 +57,29 @@ struct WaitHook {
 };
 
 struct CancelScope;
+
+// The sync layer's per-fiber mailbox (spindle/sync/mailbox.hpp): created on
+// first use, from any thread; deleted with the control block.
+struct MailboxSlot {
+  struct Box {
+    virtual ~Box() = default;
+  };
+  std::atomic<Box*> box{nullptr};
+  MailboxSlot() noexcept = default;
+  MailboxSlot(const MailboxSlot&) = delete;
+  MailboxSlot& operator=(const MailboxSlot&) = delete;
+  ~MailboxSlot() { delete box.load(std::memory_order_acquire); }
+};
+struct FiberControl;
+
+// One fiber waiting for another to finish (join, select, supervise). Lives
+// on the waiting fiber's stack; the finishing fiber schedules it.
+struct DoneWaiter {
+  FiberControl* waiter = nullptr;
+  DoneWaiter* next = nullptr;
+  DoneWaiter* prev = nullptr;
+  bool fired = false;
+};
 
 // The fiber control block. It lives at the top of the fiber's own stack, so
 // a fiber costs no heap allocation. Freed (its stack returned to the pool)
@@ -66,9 +95,20 @@ struct FiberControl {
   WaitKind waiting = WaitKind::none;
   bool error_observed = false;
   bool has_pending_resume = false;
-  FiberControl* joiner = nullptr;
-  WaitHook* wait_hook = nullptr;               // while parked in an interruptible wait
-  CancelScope* scopes = nullptr;               // innermost cancel scope (on this fiber's stack)
+  bool detached = false;           // spin_detached: no parent
+  bool restart_requested = false;  // restart() of a running fiber
+  // The fiber tree. Children are linked while they are not done; a fiber
+  // that finishes first waits for them.
+  FiberControl* parent = nullptr;
+  FiberControl* first_child = nullptr;
+  FiberControl* next_sibling = nullptr;
+  FiberControl* prev_sibling = nullptr;
+  std::uint32_t live_children = 0;
+  DoneWaiter* done_waiters = nullptr;  // fibers waiting for this one to finish
+  std::exception_ptr child_failure;    // a child's error, thrown at the next suspension point
+  std::exception_ptr injected;         // raise(): thrown at the next suspension point
+  WaitHook* wait_hook = nullptr;       // while parked in an interruptible wait
+  CancelScope* scopes = nullptr;       // innermost cancel scope (on this fiber's stack)
   std::atomic<bool> cancel_requested{false};   // FiberRef::cancel(): the fiber as a whole
   std::uint32_t pending_cancels = 0;           // cancel_requested + cancelled scopes: 0 = fast path
   FiberControl* remote_next = nullptr;         // link in a scheduler's remote list
@@ -78,6 +118,13 @@ struct FiberControl {
   void (*body)(FiberControl*) = nullptr;              // runs the function, keeps its result
   void (*destroy)(FiberControl*) noexcept = nullptr;  // destroys the whole control block
   char name[32] = {};
+  MailboxSlot mailbox;  // the sync layer's per-fiber mailbox
+};
+
+// What Fiber<T>::interrupt(value) throws into the fiber: caught by the
+// fiber's own frame, which then ends with `value` as its result.
+struct InterruptedWith {
+  std::any value;
 };
 
 template <class T>
@@ -101,24 +148,37 @@ struct FiberBox final : ResultSlot<T> {
   explicit FiberBox(const F& f) { new (&fn) F(f); }
   ~FiberBox() {}
 
+  // Runs the function (again, after restart()). Fiber<T>::interrupt(value)
+  // ends it with that value instead.
   static void run_body(FiberControl* c) {
     auto* self = static_cast<FiberBox*>(c);
-    struct DestroyFn {
-      FiberBox* box;
-      ~DestroyFn() { box->fn.~F(); }
-    } guard{self};
-    if constexpr (std::is_void_v<T>) {
-      std::invoke(self->fn);
-    } else {
-      new (&self->value) T(std::invoke(self->fn));
-      self->has_value = true;
+    self->clear_result();
+    try {
+      if constexpr (std::is_void_v<T>) {
+        std::invoke(self->fn);
+      } else {
+        new (&self->value) T(std::invoke(self->fn));
+        self->has_value = true;
+      }
+    } catch (InterruptedWith& i) {
+      if constexpr (!std::is_void_v<T>) {
+        new (&self->value) T(std::any_cast<T&&>(std::move(i.value)));
+        self->has_value = true;
+      }
     }
   }
+  void clear_result() noexcept {
+    if constexpr (!std::is_void_v<T>) {
+      if (this->has_value) this->value.~T();
+      this->has_value = false;
+    }
+  }
+  // The function lives as long as the control block, so restart() can run
+  // it again.
   static void destroy_box(FiberControl* c) noexcept {
     auto* self = static_cast<FiberBox*>(c);
-    if constexpr (!std::is_void_v<T>) {
-      if (self->has_value) self->value.~T();
-    }
+    self->clear_result();
+    self->fn.~F();
     self->~FiberBox();
   }
 };
@@ -126,11 +186,17 @@ struct FiberBox final : ResultSlot<T> {
 // Scheduler entry points used by the templates below (src/fiber/fiber.cpp).
 context::Stack acquire_stack(const SpinOptions& options);
 void release_stack(const context::Stack& stack) noexcept;
-void launch(FiberControl* fiber, const SpinOptions& options) noexcept;
+void launch(FiberControl* fiber, const SpinOptions& options, bool detached) noexcept;
 void wait_done(FiberControl* fiber);  // suspends the caller until `fiber` is done
+// Suspends the caller until one of `fibers` is done; returns its index (the
+// lowest done one). Throws Cancelled if interrupted.
+std::size_t wait_any(FiberControl* const* fibers, std::size_t n);
 void add_ref(FiberControl* fiber) noexcept;
 void set_name(FiberControl* fiber, std::string_view name) noexcept;  // truncates to 31 bytes
 void drop_ref(FiberControl* fiber) noexcept;
+
+// The control block behind a handle (nullptr for an empty one).
+detail::FiberControl* control_of(const FiberRef& ref) noexcept;
 
 // Where the control block of type Box goes: at the top of the stack, aligned.
 template <class Box>
@@ -169,12 +235,46 @@ class FiberRef {
     return ctrl_ != nullptr && ctrl_->state == detail::FiberState::done;
   }
 
+  // Where resume() puts a woken fiber in the run queue.
+  enum class ResumeAt { back, front };
+
   // Wakes the fiber from suspend(), which then returns `value`. If the fiber
   // is not in suspend() yet, the value waits for it: its next suspend()
-  // returns at once (a resume is never lost). Throws std::logic_error if the
+  // returns at once (a resume is never lost). ResumeAt::front runs it next,
+  // before the fibers already runnable. Throws std::logic_error if the
   // fiber already has a resume pending, is blocked in another wait (sleep,
   // I/O, join) or is done. Call from a fiber of the same runtime.
-  void resume(std::any value = {}) const;
+  void resume(std::any value = {}, ResumeAt at = ResumeAt::back) const;
+
+  // Makes the fiber's current (or next) suspension point throw `error`
+  // (Polyphony's raise): a blocking call wakes and throws it. Deferred by
+  // shield() like a cancellation. On the fiber's runtime thread only
+  // (std::logic_error otherwise); a done fiber ignores it.
+  void raise(std::exception_ptr error) const;
+  template <class E>
+  void raise(E error) const {
+    raise(std::make_exception_ptr(std::move(error)));
+  }
+
+  // Runs the fiber's function again from the start. A done fiber is
+  // restarted in place (same id, same stack) as a child of the caller; a
+  // running one is cancelled, and once it has unwound (and its children
+  // are done) runs again instead of finishing. Runtime thread only.
+  void restart() const;
+
+  // The fiber that spawned this one (empty for the main fiber and detached
+  // ones), and the children that are not done yet.
+  FiberRef parent() const;
+  std::vector<FiberRef> children() const;
+
+  // Puts `msg` (as a std::any) in the fiber's mailbox, from any fiber or
+  // thread; the fiber takes it with spindle::receive(). Defined in
+  // spindle/sync/mailbox.hpp (include it or spindle/spindle.hpp). Throws
+  // spindle::MailboxFull when the mailbox is full; try_send returns false.
+  template <class M>
+  void send(M&& msg) const;
+  template <class M>
+  bool try_send(M&& msg) const;
 
   // Cancels the fiber: its current suspension point (or its next one, if it
   // is running) throws spindle::Cancelled, unless a shield() defers it.
@@ -184,6 +284,8 @@ class FiberRef {
   // again (cleanup that must wait belongs in shield()). Thread-safe: may be
   // called from any thread; a done fiber ignores it.
   void cancel() const noexcept;
+  // cancel() for a bare control block (combinators).
+  static void cancel_control(detail::FiberControl* fiber) noexcept;
   // Whether cancel() was called for this fiber.
   // Thread-safe; a cancel() posted from another thread shows once the
   // fiber's runtime has taken it in.
@@ -200,6 +302,7 @@ class FiberRef {
   detail::FiberControl* ctrl_ = nullptr;
 
   friend FiberRef current();
+  friend detail::FiberControl* detail::control_of(const FiberRef& ref) noexcept;
 };
 
 // The handle spin() returns: a FiberRef that can also join the fiber and take
@@ -214,6 +317,17 @@ class Fiber : public FiberRef {
   Fiber& operator=(Fiber&&) noexcept = default;
   Fiber(const Fiber&) = delete;
   Fiber& operator=(const Fiber&) = delete;
+
+  // Ends the fiber with `value` as its result (Polyphony's interrupt /
+  // move_on): its current or next suspension point unwinds it, and join()
+  // returns `value`. Runtime thread only.
+  template <class V = T>
+  void interrupt(V value) const requires(!std::is_void_v<T>) {
+    raise(std::make_exception_ptr(detail::InterruptedWith{std::any(T(std::move(value)))}));
+  }
+  void interrupt() const requires std::is_void_v<T> {
+    raise(std::make_exception_ptr(detail::InterruptedWith{}));
+  }
 
   // Suspends the caller until the fiber is done, then returns its value or
   // rethrows the exception that escaped it (spindle::Cancelled for a fiber
@@ -266,8 +380,18 @@ auto spin(F&& fn, SpinOptions options) -> Fiber<std::invoke_result_t<std::decay_
   box->stack = stack;
   box->body = &Box::run_body;
   box->destroy = &Box::destroy_box;
-  detail::launch(box, options);
+  detail::launch(box, options, options.detached);
   return Fiber<T>(box);
+}
+
+// A fiber with no parent: the caller does not wait for it, cancelling the
+// caller does not cancel it, and an exception escaping it (unjoined) is
+// rethrown by run() when everything is done. The runtime still waits for it.
+template <class F>
+auto spin_detached(F&& fn, SpinOptions options = {})
+    -> Fiber<std::invoke_result_t<std::decay_t<F>&>> {
+  options.detached = true;
+  return spin(std::forward<F>(fn), options);
 }
 
 // spin() with default options.

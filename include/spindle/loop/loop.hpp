@@ -10,18 +10,38 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "spindle/loop/backend.hpp"
 #include "spindle/loop/timer_heap.hpp"
 
 namespace spindle {
 
 class Loop;
+struct SignalEvent;
+class SignalSubscription;
+struct ExitStatus;
+struct ChildExitOptions;
+class ChildWatch;
+class Waker;
+struct SpawnOptions;
+class Child;
 struct WatchOptions;
 
 namespace detail {
 template <class Entry>
 class FdTable;
-}
+class SignalSet;
+class ProcessTable;
+// Defined with the types they delete (signal.cpp, spawn.cpp), so that
+// loop.hpp needs neither.
+struct SignalSetDeleter {
+  void operator()(SignalSet* set) const noexcept;
+};
+struct ProcessTableDeleter {
+  void operator()(ProcessTable* table) const noexcept;
+};
+}  // namespace detail
 
 // A handle to the watcher of one descriptor. Cheap to copy; it goes stale
 // (active() false, every call a no-op) once the watcher is unwatched or
@@ -143,6 +163,31 @@ class Loop : private ReadinessSink {
   // When a pending timer is due next; nullopt if it is not pending.
   std::optional<std::chrono::steady_clock::time_point> due(Timer timer) const noexcept;
 
+  // Linux descriptors (signal.hpp, child.hpp, waker.hpp, spawn.hpp): all of
+  // them are watchers on descriptors the loop owns and closes itself.
+
+  // Calls `fn` on this loop's thread when `signo` arrives, through a
+  // signalfd; blocks `signo` in the calling thread (which must run the loop)
+  // while any subscription to it lasts. See signal.hpp.
+  SignalSubscription signal(int signo, std::function<void(const SignalEvent&)> fn);
+  // Calls `fn` once when process `pid` exits (pidfd_open; waitid(P_PIDFD)
+  // for the status). See child.hpp.
+  ChildWatch child_exit(pid_t pid, std::function<void(const ExitStatus&)> fn);
+  ChildWatch child_exit(pid_t pid, std::function<void(const ExitStatus&)> fn,
+                        const ChildExitOptions& options);
+  // An eventfd that any thread or process may wake(); `fn(wakes)` runs on
+  // the loop's thread, once for any number of wakes since the last call.
+  // See waker.hpp.
+  Waker waker(std::function<void(std::uint64_t wakes)> fn);
+  // Starts a child process (or queues it behind max_children). See spawn.hpp.
+  Child spawn(SpawnOptions options);
+  // At most `n` children started by spawn() run at once (0: no limit); the
+  // others wait in a FIFO queue. Raising the limit starts queued ones.
+  void set_max_children(std::size_t n);
+  std::size_t max_children() const noexcept;
+  std::size_t children_running() const noexcept;
+  std::size_t children_queued() const noexcept;
+
   // Intrusive timers for layers above (no allocation): `node.fire` is
   // called from a turn once node.deadline_ns has passed.
   void add_timer(TimerNode& node) { timers_.push(&node); }
@@ -198,8 +243,18 @@ class Loop : private ReadinessSink {
   std::atomic<bool> stop_requested_{false};
   bool running_ = false;
   LoopStats stats_;
+  // Last, so they go first: their destructors unwatch and close their fds.
+  std::unique_ptr<detail::SignalSet, detail::SignalSetDeleter> signals_;
+  std::unique_ptr<detail::ProcessTable, detail::ProcessTableDeleter> processes_;
+
   TimerRecord& acquire_timer_record();
   static void fire_repeating(TimerRecord& record) noexcept;
 };
 
 }  // namespace spindle
+
+// The Linux descriptors' types, so that loop.hpp alone is enough to use them.
+#include "spindle/loop/child.hpp"
+#include "spindle/loop/signal.hpp"
+#include "spindle/loop/spawn.hpp"
+#include "spindle/loop/waker.hpp"

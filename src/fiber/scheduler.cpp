@@ -61,7 +61,10 @@ Scheduler& Scheduler::require(const char* what) {
 Scheduler::Scheduler(const Options& options)
     : options_(options),
       loop_(options.backend,
-            BackendOptions{.uring_entries = options.uring_entries}),
+            BackendOptions{.uring_entries = options.uring_entries,
+                           .uring_sqpoll = options.uring_sqpoll,
+                           .uring_sqpoll_idle_ms = options.uring_sqpoll_idle_ms,
+                           .uring_registered_files = options.uring_registered_files}),
       stacks_(context::StackOptions{.size = options.stack_size,
                                     .guard = options.stack_guard,
                                     .max_cached = options.stack_cache}),

@@ -192,6 +192,7 @@ int EpollBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     ts.tv_nsec = timeout_ns % 1'000'000'000;
     tsp = &ts;
   }
+  if (timeout_ns != 0) ++blocking_waits_;
   int n = ::epoll_pwait2(epfd_, events_, static_cast<int>(std::size(events_)), tsp, nullptr);
   if (n < 0 && errno == ENOSYS) {
     // Kernels before 5.11: millisecond timeouts, rounded up so never early.

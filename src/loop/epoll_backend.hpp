@@ -32,6 +32,9 @@ class EpollBackend final : public Backend {
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return watched_ + waiting_ != 0; }
+  // For metrics: epoll_pwait2 calls that could block, and pending waits.
+  std::uint64_t blocking_waits() const noexcept { return blocking_waits_; }
+  std::size_t waiting() const noexcept { return waiting_; }
 
  private:
   struct FdState {
@@ -55,6 +58,7 @@ class EpollBackend final : public Backend {
   std::atomic<bool> wake_pending_{false};
   std::size_t watched_ = 0;
   std::size_t waiting_ = 0;
+  std::uint64_t blocking_waits_ = 0;
   detail::FdTable<FdState> fds_;
   epoll_event events_[256];
 };

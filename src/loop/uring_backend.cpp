@@ -39,7 +39,32 @@ UringBackend::UringBackend(const BackendOptions& options) {
       IORING_SETUP_CQSIZE,
   };
   int rc = -EINVAL;
+  if (options.uring_sqpoll) {
+    // SQPOLL excludes DEFER_TASKRUN; unprivileged SQPOLL needs Linux 5.11.
+    const unsigned sqpoll_attempts[] = {
+        IORING_SETUP_SQPOLL | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+            IORING_SETUP_SINGLE_ISSUER,
+        IORING_SETUP_SQPOLL | IORING_SETUP_CQSIZE,
+    };
+    for (unsigned flags : sqpoll_attempts) {
+      io_uring_params params{};
+      params.flags = flags;
+      params.cq_entries = entries * 4;
+      params.sq_thread_idle = options.uring_sqpoll_idle_ms;
+      rc = io_uring_queue_init_params(entries, &ring_, &params);
+      if (rc == 0) {
+        setup_flags_ = flags;
+        break;
+      }
+    }
+    if (rc != 0) {
+      sqpoll_refused_ =
+          rc == -EPERM ? "SQPOLL: not permitted (EPERM)" : "SQPOLL: refused by the kernel";
+      rc = -EINVAL;
+    }
+  }
   for (unsigned flags : attempts) {
+    if (rc == 0) break;
     io_uring_params params{};
     params.flags = flags;
     params.cq_entries = entries * 4;
@@ -50,6 +75,10 @@ UringBackend::UringBackend(const BackendOptions& options) {
     }
   }
   if (rc < 0) throw_errno(-rc, "io_uring_queue_init");
+  if (options.uring_registered_files != 0 &&
+      io_uring_register_files_sparse(&ring_, options.uring_registered_files) == 0) {
+    registered_files_ = options.uring_registered_files;
+  }
   io_uring_register_ring_fd(&ring_);  // saves an fd lookup per enter where supported
   eventfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (eventfd_ < 0) {
@@ -67,7 +96,9 @@ UringBackend::~UringBackend() {
 
 io_uring_sqe* UringBackend::get_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  ++counters_.sqes;
   while (sqe == nullptr) {
+    ++counters_.enters;
     int rc = io_uring_submit(&ring_);
     if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
       throw_errno(-rc, "io_uring_submit");
@@ -82,6 +113,18 @@ io_uring_sqe* UringBackend::prepare(Completion* c) {
   io_uring_sqe_set_data(sqe, c);
   ++in_flight_;
   return sqe;
+}
+
+bool UringBackend::reserve(unsigned n) {
+  if (n > ring_.sq.ring_entries) return false;
+  while (io_uring_sq_space_left(&ring_) < n) {
+    ++counters_.enters;
+    int rc = io_uring_submit(&ring_);
+    if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
+      throw_errno(-rc, "io_uring_submit");
+    if (rc < 0) io_uring_get_events(&ring_);
+  }
+  return true;
 }
 
 io_uring_sqe* UringBackend::prepare_untracked() {
@@ -226,6 +269,7 @@ int UringBackend::drain(ReadinessSink& sink) {
     std::int32_t res = cqe->res;
     std::uint32_t flags = cqe->flags;
     io_uring_cqe_seen(&ring_, cqe);
+    ++counters_.cqes;
     dispatch(data, res, flags, sink);
     ++delivered;
   }
@@ -235,6 +279,7 @@ int UringBackend::drain(ReadinessSink& sink) {
 int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
   if (timeout_ns == 0 || io_uring_cq_ready(&ring_) != 0) {
     if (io_uring_sq_ready(&ring_) != 0 || in_flight_ != 0 || watched_ != 0) {
+      ++counters_.enters;
       int rc = io_uring_submit_and_get_events(&ring_);
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         throw_errno(-rc, "io_uring_submit_and_get_events");
@@ -249,6 +294,8 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
       tsp = &ts;
     }
     io_uring_cqe* cqe = nullptr;
+    ++counters_.enters;
+    ++counters_.cqe_waits;
     int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       throw_errno(-rc, "io_uring_submit_and_wait_timeout");

@@ -47,8 +47,32 @@ class UringBackend final : public Backend {
   io_uring_sqe* prepare(Completion* c);
   // An SQE whose completion is ignored (cancel requests, poll removals).
   io_uring_sqe* prepare_untracked();
+  // Makes room for `n` SQEs in a row (submitting what is queued if needed),
+  // so that a linked chain is never split by a submission. False if the
+  // queue is smaller than `n`.
+  bool reserve(unsigned n);
   io_uring& ring() noexcept { return ring_; }
   unsigned setup_flags() const noexcept { return setup_flags_; }
+  // IORING_FEAT_* bits the kernel reported at setup.
+  unsigned features() const noexcept { return ring_.features; }
+  // Whether the ring runs with a submission-queue polling thread, and if
+  // one was asked for but refused, why (empty otherwise).
+  bool sqpoll() const noexcept { return (setup_flags_ & IORING_SETUP_SQPOLL) != 0; }
+  const char* sqpoll_refused() const noexcept { return sqpoll_refused_; }
+  // Slots of the sparse registered-file table (0: none was set up).
+  unsigned registered_files() const noexcept { return registered_files_; }
+
+  // Counters for metrics: SQEs prepared, CQEs reaped, system calls that
+  // submitted or waited, and of those the ones that blocked for CQEs.
+  struct Counters {
+    std::uint64_t sqes = 0;
+    std::uint64_t cqes = 0;
+    std::uint64_t enters = 0;
+    std::uint64_t cqe_waits = 0;
+  };
+  const Counters& counters() const noexcept { return counters_; }
+  // Tracked operations whose completion has not been delivered yet.
+  std::size_t in_flight() const noexcept { return in_flight_; }
 
  private:
   struct FdState {
@@ -67,6 +91,9 @@ class UringBackend final : public Backend {
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;
+  const char* sqpoll_refused_ = "";
+  unsigned registered_files_ = 0;
+  Counters counters_;
   int eventfd_ = -1;
   std::atomic<bool> wake_pending_{false};
   std::size_t in_flight_ = 0;  // tracked completions not yet delivered

@@ -29,6 +29,14 @@ struct Options {
   std::size_t stack_cache = 1024;
   // Submission queue entries of the io_uring backend.
   unsigned uring_entries = 256;
+  // io_uring: a kernel thread polls the submission queue (no system call to
+  // submit while it is awake); it sleeps after uring_sqpoll_idle_ms idle.
+  // Ignored (with the reason in spindle::io_metrics()) where refused.
+  bool uring_sqpoll = false;
+  unsigned uring_sqpoll_idle_ms = 1000;
+  // io_uring: slots in the registered-file table (0: none); see
+  // spindle::register_fd.
+  unsigned uring_registered_files = 0;
   // Set SIGPIPE to SIG_IGN (when it is at its default) so that a write to a
   // closed pipe or socket fails with EPIPE instead of killing the process.
   bool ignore_sigpipe = true;

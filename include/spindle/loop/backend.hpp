@@ -94,6 +94,15 @@ const UringProbe& probe_io_uring();
 // Setup of the io_uring backend.
 struct BackendOptions {
   unsigned uring_entries = 256;
+  // A kernel thread polls the submission queue (IORING_SETUP_SQPOLL), so
+  // submitting needs no system call while it is awake; it sleeps after
+  // `uring_sqpoll_idle_ms` without work. Falls back to a normal ring (see
+  // UringBackend::sqpoll()) where the kernel refuses it.
+  bool uring_sqpoll = false;
+  unsigned uring_sqpoll_idle_ms = 1000;
+  // Size of the sparse registered-file table (0: none); see
+  // spindle::register_fd in the io layer.
+  unsigned uring_registered_files = 0;
 };
 
 // The backend to use for `requested` after the SPINDLE_BACKEND override

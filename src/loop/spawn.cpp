@@ -381,11 +381,6 @@ void ProcessTable::start(Record& r) {
       fail(rc, "posix_spawn_file_actions_adddup2");
     }
   }
-  if (o.close_other_fds) {
-    if (int rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3); rc != 0) {
-      fail(rc, "posix_spawn_file_actions_addclosefrom_np");
-    }
-  }
   UniqueFd cwd;
   if (!o.cwd.empty()) {
     // Opened here, so that a bad cwd is told apart from a bad program.
@@ -394,6 +389,12 @@ void ProcessTable::start(Record& r) {
     cwd.reset(fd);
     if (int rc = ::posix_spawn_file_actions_addfchdir_np(&actions.fa, cwd.get()); rc != 0) {
       fail(rc, "posix_spawn_file_actions_addfchdir_np");
+    }
+  }
+  if (o.close_other_fds) {
+    // Last: the actions above still use descriptors above 2 (the cwd's).
+    if (int rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3); rc != 0) {
+      fail(rc, "posix_spawn_file_actions_addclosefrom_np");
     }
   }
 
@@ -502,7 +503,7 @@ void ProcessTable::pump() noexcept {
       ExitStatus status;
       status.error = e.code();
       report_failure(r, status);
-    } catch (const std::bad_alloc&) {
+    } catch (...) {  // bad_alloc, or anything else a start could throw
       ExitStatus status;
       status.error = std::make_error_code(std::errc::not_enough_memory);
       report_failure(r, status);

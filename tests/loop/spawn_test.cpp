@@ -228,6 +228,8 @@ TEST(Spawn, CloseOtherFdsClosesEvenInheritableOnes) {
   ASSERT_GT(leaky, 2);
   Outcome r = run(loop, {.argv = helper({"list-fds"}), .close_other_fds = true});
   EXPECT_EQ(r.out, "0 1 2");
+  Outcome in_dir = run(loop, {.argv = helper({"cwd"}), .cwd = "/tmp", .close_other_fds = true});
+  EXPECT_EQ(in_dir.out, "/tmp");  // the cwd's descriptor is closed only after the chdir
   Outcome plain = run(loop, {.argv = helper({"list-fds"})});
   EXPECT_TRUE(contains(" " + plain.out + " ", " " + std::to_string(leaky) + " ")) << plain.out;
   ::close(leaky);

@@ -1,0 +1,181 @@
+// The sync layer's waits: fibers park through their scheduler, OS threads
+// block on a futex; both are ended by the Waiter state machine
+// (spindle/sync/detail/waiter.hpp).
+#include "spindle/sync/detail/waiter.hpp"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+#include "fiber/scheduler.hpp"
+
+namespace spindle::detail {
+
+namespace {
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
+                  std::atomic<std::uint32_t>::is_always_lock_free,
+              "the futex word is an atomic<uint32_t>");
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
+                std::int64_t deadline_ns) noexcept {
+  timespec ts;
+  timespec* timeout = nullptr;
+  if (deadline_ns != kNoDeadline) {
+    ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
+    timeout = &ts;
+  }
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
+            FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, timeout, nullptr,
+            FUTEX_BITSET_MATCH_ANY);
+}
+
+void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
+            nullptr, nullptr, 0);
+}
+
+thread_local char t_thread_identity;
+
+}  // namespace
+
+std::int64_t monotonic_now_ns() noexcept {
+  return Loop::now_ns();
+}
+
+void SpinLock::lock_slow() noexcept {
+  for (unsigned spins = 0;; ++spins) {
+    if (!flag_.load(std::memory_order_relaxed) && !flag_.exchange(true, std::memory_order_acquire))
+      return;
+    if (spins < 64) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield" ::: "memory");
+#endif
+    } else {
+      ::sched_yield();  // the holder may have been preempted
+    }
+  }
+}
+
+void Waiter::complete() noexcept {
+  FiberControl* f = fiber;  // read before the store: the waiter may vanish after it
+  if (f != nullptr) {
+    state.store(kDone, std::memory_order_release);
+    // The fiber stays parked until this wake: nothing else can end a
+    // claimed wait, so its control block is alive here.
+    Scheduler::post(f, Scheduler::kRemoteWake);
+  } else {
+    std::atomic<std::uint32_t>* word = &state;
+    state.store(kDone, std::memory_order_release);
+    // The thread may have seen kDone and left: waking a dead address is
+    // harmless (at worst a spurious wake-up of a later futex user there).
+    futex_wake(word);
+  }
+}
+
+void Waiter::end_early(std::uint32_t why) noexcept {
+  std::uint32_t expected = kWaiting;
+  if (state.compare_exchange_strong(expected, why, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+    static_cast<Scheduler*>(fiber->scheduler)->schedule(fiber);
+  }
+  // Otherwise a notifier has claimed the wait: its wake-up is on its way.
+}
+
+std::uint32_t Waiter::wait(std::int64_t deadline_ns, bool interruptible) noexcept {
+  if (fiber != nullptr) {
+    auto* s = static_cast<Scheduler*>(fiber->scheduler);
+    struct Hook : WaitHook, TimerNode {
+      Waiter* waiter;
+    } hook;
+    hook.waiter = this;
+    hook.interrupt = [](WaitHook* h) noexcept {
+      static_cast<Hook*>(h)->waiter->end_early(kCancelled);
+    };
+    if (deadline_ns != kNoDeadline) {
+      hook.deadline_ns = deadline_ns;
+      hook.fire = [](TimerNode* t) noexcept {
+        static_cast<Hook*>(t)->waiter->end_early(kTimedOut);
+      };
+      s->loop().add_timer(hook);
+    }
+    if (interruptible)
+      s->park_interruptible(WaitKind::sync, &hook);
+    else
+      s->park(WaitKind::sync);
+    if (hook.queued()) s->loop().remove_timer(hook);
+    return state.load(std::memory_order_acquire);
+  }
+  for (;;) {
+    std::uint32_t st = state.load(std::memory_order_acquire);
+    if (st >= kDone) return st;
+    if (st == kClaimed) {
+      futex_wait(&state, kClaimed, kNoDeadline);  // a notifier is handing over
+      continue;
+    }
+    if (deadline_ns != kNoDeadline && monotonic_now_ns() >= deadline_ns) {
+      std::uint32_t expected = kWaiting;
+      if (state.compare_exchange_strong(expected, kTimedOut, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        return kTimedOut;
+      }
+      continue;
+    }
+    futex_wait(&state, kWaiting, deadline_ns);
+  }
+}
+
+FiberControl* wait_context(const char* what) {
+  Scheduler* s = Scheduler::current();
+  if (s == nullptr) return nullptr;
+  FiberControl* f = s->running();
+  if (f == nullptr) {
+    throw std::logic_error(std::string("spindle::") + what +
+                           ": cannot block a runtime thread outside a fiber (a loop callback)");
+  }
+  return f;
+}
+
+FiberControl* peek_wait_context() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (s == nullptr) return nullptr;
+  FiberControl* f = s->running();
+  return f != nullptr ? f : kLoopContext;
+}
+
+void prepare_wait(FiberControl* f, const char* what) {
+  if (f == kLoopContext) {
+    throw std::logic_error(std::string("spindle::") + what +
+                           ": cannot block a runtime thread outside a fiber (a loop callback)");
+  }
+  if (f != nullptr) Scheduler::checkpoint(f);
+}
+
+void wait_checkpoint(FiberControl* fiber) {
+  if (fiber != nullptr) Scheduler::checkpoint(fiber);
+}
+
+void throw_cancelled(FiberControl* fiber) {
+  Scheduler::checkpoint(fiber);
+  // A wait is interrupted only for a cancellation that applies; should it
+  // have been withdrawn meanwhile, the fiber is still cancelled as a whole.
+  throw Cancelled(nullptr);
+}
+
+const void* current_owner() noexcept {
+  Scheduler* s = Scheduler::current();
+  if (s != nullptr && s->running() != nullptr) return s->running();
+  return &t_thread_identity;
+}
+
+}  // namespace spindle::detail

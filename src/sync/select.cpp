@@ -111,6 +111,7 @@ std::size_t select_cases(SelectCase** cases, WaitNode* nodes, SpinLock** locks,
   // Wait on every channel at once. Holding all the locks while enqueueing,
   // no notifier sees one of our nodes before all are linked.
   Waiter w(f);
+  w.select = true;  // claimed through several channels: always by CAS
   for (std::size_t i = 0; i < n; ++i) {
     if (!is_channel_case(cases[i])) continue;
     nodes[i].waiter = &w;

@@ -64,37 +64,38 @@ TEST(Actor, AHandlerErrorOnACastEndsTheActor) {
   spindle::run([] {
     using A = spindle::Actor<int, int>;
     std::optional<A> outside;
-    // The actor's error escapes its fiber like any fiber's: to join(), or to
-    // the fiber that spun it. That fiber catches it here.
+    // The actor's error escapes its fiber like any fiber's: to the fiber
+    // that spun it.
     auto owner = spindle::spin([&] {
       auto actor = spindle::spin_actor(0, [](int&, int msg) {
         if (msg < 0) throw std::runtime_error("bad cast");
         return msg;
       });
       outside = actor;
-      try {
-        actor.cast(-1);
-        actor.join();
-      } catch (const std::runtime_error&) {
-        return true;
-      }
-      return false;
+      actor.cast(-1);
+      actor.join();
+      spindle::sleep(10s);  // the error arrives at a suspension point
     });
-    EXPECT_TRUE(owner.join());
+    EXPECT_THROW(owner.join(), std::runtime_error);
+    outside->join();
+    EXPECT_TRUE(outside->ended());
+    EXPECT_THROW(std::rethrow_exception(outside->error()), std::runtime_error);
     EXPECT_THROW(outside->call(1), spindle::ActorStopped);
   });
 }
 
 TEST(Actor, CallForExpiresWhileTheHandlerIsSlow) {
   spindle::run([] {
-    auto actor = spindle::spin_actor(0, [](int&, int ms) {
-      spindle::sleep(std::chrono::milliseconds(ms));
-      return ms;
+    spindle::Event gate;
+    auto actor = spindle::spin_actor(0, [&](int&, int msg) {
+      if (msg == 0) gate.wait();  // slow until the test opens the gate
+      return msg;
     });
     auto start = Clock::now();
-    EXPECT_EQ(actor.call_for(100, 10ms), std::nullopt);
-    EXPECT_LT(Clock::now() - start, 90ms);
-    EXPECT_EQ(actor.call_for(1, 1s), 1);  // the late answer was dropped, not delivered here
+    EXPECT_EQ(actor.call_for(0, 10ms), std::nullopt);  // only the deadline can end it
+    EXPECT_GE(Clock::now() - start, 10ms);
+    gate.set();
+    EXPECT_EQ(actor.call_for(1, 5s), 1);  // the late answer was dropped, not delivered here
   });
 }
 
@@ -135,13 +136,11 @@ TEST(Actor, CallsLeftWhenTheActorIsCancelledGetActorStopped) {
       return false;
     });
     spindle::yield();
-    actor.fiber().cancel();
+    actor.cancel();
     EXPECT_TRUE(a.join());
     EXPECT_TRUE(b.join());
-    try {
-      actor.join();
-    } catch (const spindle::Cancelled&) {
-    }
+    actor.join();
+    EXPECT_THROW(std::rethrow_exception(actor.error()), spindle::Cancelled);
   });
 }
 
@@ -163,6 +162,19 @@ TEST(Actor, TheLastHandleGoneEndsTheActor) {
     spindle::sleep(5ms);
     EXPECT_TRUE(ended);
   });
+}
+
+TEST(Actor, TheLastHandleMayBeDroppedOnAPlainThread) {
+  std::thread t;
+  spindle::run([&] {
+    auto actor = spindle::spin_actor(0, [](int& n, int d) { return n += d; });
+    t = std::thread([h = std::optional(actor)]() mutable {
+      h->cast(1);
+      EXPECT_EQ(h->call(1), 2);
+      h.reset();  // the last handle: the actor's mailbox closes, the actor ends
+    });
+  });  // the runtime ends once the actor has
+  t.join();
 }
 
 TEST(Actor, CallersOnOtherRuntimesAndThreads) {
@@ -340,7 +352,9 @@ TEST(Throttler, SpacesCallsEvenly) {
     auto start = Clock::now();
     for (int i = 0; i < 5; ++i) t.wait();
     EXPECT_GE(Clock::now() - start, 20ms);  // the first goes at once
-    EXPECT_FALSE(t.try_acquire());
+    spindle::Throttler slow(std::chrono::seconds(10));
+    EXPECT_TRUE(slow.try_acquire());
+    EXPECT_FALSE(slow.try_acquire());  // the next slot is 10 s away
     EXPECT_THROW(spindle::Throttler(0.0), std::invalid_argument);
   });
 }

@@ -17,6 +17,7 @@
 
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/sync/detail/waiter.hpp"
+#include "spindle/sync/event.hpp"
 #include "spindle/sync/mailbox.hpp"
 
 namespace spindle {
@@ -99,9 +100,17 @@ template <class Msg, class Reply>
 struct ActorLink {
   ActorLink(std::size_t capacity, MailboxPolicy policy) : mailbox(capacity, policy) {}
   Mailbox<Envelope<Msg, Reply>> mailbox;
+  SpinLock lock;
+  // The actor fiber, while it runs. The actor drops this reference itself,
+  // on its own thread, as it ends: a handle may be released on any thread,
+  // and must never hold the fiber's last reference.
+  FiberRef fiber;
+  std::exception_ptr error;  // what ended the actor, if anything
+  Event ended{Event::Mode::manual_reset};
 
-  // The actor ended: answer what is left with ActorStopped.
-  void shut() noexcept {
+  // The actor ended: answer what is left with ActorStopped, let go of the
+  // fiber, tell join().
+  void finish(std::exception_ptr why) noexcept {
     mailbox.close();
     while (auto e = mailbox.try_receive()) {
       if (e->reply != nullptr) {
@@ -109,6 +118,13 @@ struct ActorLink {
         e->reply->release();
       }
     }
+    FiberRef self;
+    {
+      SpinGuard g(lock);
+      self = std::move(fiber);
+      error = std::move(why);
+    }
+    ended.set();
   }
 };
 
@@ -117,8 +133,9 @@ struct ActorLink {
 template <class Msg, class Reply>
 struct ActorHandle {
   std::shared_ptr<ActorLink<Msg, Reply>> link;
-  Fiber<void> fiber;
-  ~ActorHandle() { link->mailbox.close(); }
+  ~ActorHandle() {
+    if (link) link->mailbox.close();
+  }
 };
 
 // The message and reply types of handler(State&, Msg) -> Reply.
@@ -198,10 +215,30 @@ class Actor {
   // Closes the mailbox: the actor handles what was sent, then ends. Later
   // casts and calls throw ActorStopped.
   void stop() noexcept { h_->link->mailbox.close(); }
-  // Waits for the actor fiber to end and rethrows what ended it, if anything
-  // (from the fiber that spun it, or one of its runtime; once).
-  void join() { h_->fiber.join(); }
-  FiberRef fiber() const { return h_->fiber; }
+  // Cancels the actor fiber (FiberRef::cancel): it ends at once; calls
+  // still queued get ActorStopped. Does nothing once it has ended.
+  void cancel() noexcept {
+    detail::SpinGuard g(h_->link->lock);
+    h_->link->fiber.cancel();
+  }
+  // Waits (from any fiber or thread) until the actor has ended. What ended
+  // it is error(); a handler's exception also escapes the actor fiber like
+  // any fiber's, to the fiber that spun it (structured concurrency), so
+  // join() does not rethrow it a second time.
+  void join() { h_->link->ended.wait(); }
+  // What ended the actor: a handler's exception from a cast,
+  // spindle::Cancelled, or nothing (stopped, or still running).
+  std::exception_ptr error() const {
+    detail::SpinGuard g(h_->link->lock);
+    return h_->link->error;
+  }
+  bool ended() const noexcept { return h_->link->ended.is_set(); }
+  // The actor's fiber, while it runs (empty once it has ended). Drop the
+  // copy on the actor's runtime, or before the actor ends.
+  FiberRef fiber() const {
+    detail::SpinGuard g(h_->link->lock);
+    return h_->link->fiber;
+  }
   // Messages waiting to be handled (a snapshot).
   std::size_t pending() const noexcept { return h_->link->mailbox.size(); }
 
@@ -255,10 +292,10 @@ class Actor {
 // is what it returns (void: call() returns nothing, but still waits).
 //
 // Errors: a std::exception thrown by the handler for a call() goes to the
-// caller, and the actor goes on; thrown for a cast(), it ends the actor
-// (join() rethrows it; unjoined, it reaches the runtime like any fiber's).
-// Cancelling the actor fiber ends it too. Calls left in the mailbox when the
-// actor ends get ActorStopped.
+// caller, and the actor goes on; thrown for a cast(), it ends the actor: it
+// escapes the actor fiber like any fiber's error, to the fiber that spun it,
+// and error() keeps it. Cancelling the actor ends it too. Calls left in the
+// mailbox when the actor ends get ActorStopped.
 template <class Msg = detail::DeduceMsg, class State, class Handler>
 auto spin_actor(State state, Handler handler, ActorOptions options = {}) {
   using M = typename detail::ActorMsg<Msg, Handler>::type;
@@ -266,38 +303,41 @@ auto spin_actor(State state, Handler handler, ActorOptions options = {}) {
   using Link = detail::ActorLink<M, R>;
   auto link = std::make_shared<Link>(options.mailbox_capacity, options.policy);
   auto body = [link, state = std::move(state), handler = std::move(handler)]() mutable {
-    struct Shut {
-      Link* link;
-      ~Shut() { link->shut(); }
-    } shut{link.get()};
-    link->mailbox.receive_loop([&](detail::Envelope<M, R>&& e) {
-      if (e.reply == nullptr) {
-        handler(state, std::move(e.msg));  // a cast: an exception ends the actor
-        return;
-      }
-      struct Release {
-        detail::ReplyBox<R>* box;
-        ~Release() { box->release(); }
-      } release{e.reply};
-      try {
-        if constexpr (std::is_void_v<R>) {
-          handler(state, std::move(e.msg));
-          e.reply->fulfil(std::monostate{});
-        } else {
-          e.reply->fulfil(handler(state, std::move(e.msg)));
+    try {
+      link->mailbox.receive_loop([&](detail::Envelope<M, R>&& e) {
+        if (e.reply == nullptr) {
+          handler(state, std::move(e.msg));  // a cast: an exception ends the actor
+          return;
         }
-      } catch (const std::exception&) {
-        e.reply->fail(std::current_exception());  // the caller's problem; go on
-      } catch (...) {
-        // Cancellation (or another control-flow exception): the actor ends.
-        e.reply->fail(std::make_exception_ptr(ActorStopped("spindle::Actor: stopped")));
-        throw;
-      }
-    });
+        struct Release {
+          detail::ReplyBox<R>* box;
+          ~Release() { box->release(); }
+        } release{e.reply};
+        try {
+          if constexpr (std::is_void_v<R>) {
+            handler(state, std::move(e.msg));
+            e.reply->fulfil(std::monostate{});
+          } else {
+            e.reply->fulfil(handler(state, std::move(e.msg)));
+          }
+        } catch (const std::exception&) {
+          e.reply->fail(std::current_exception());  // the caller's problem; go on
+        } catch (...) {
+          // Cancellation (or another control-flow exception): the actor ends.
+          e.reply->fail(std::make_exception_ptr(ActorStopped("spindle::Actor: stopped")));
+          throw;
+        }
+      });
+    } catch (...) {
+      link->finish(std::current_exception());
+      throw;
+    }
+    link->finish(nullptr);
   };
   auto handle = std::make_shared<detail::ActorHandle<M, R>>();
   handle->link = link;
-  handle->fiber = spin(std::move(body), SpinOptions{.name = options.name});
+  // Queued, not started: the actor runs on this thread, after we return.
+  link->fiber = spin(std::move(body), SpinOptions{.name = options.name});
   return Actor<M, R>(std::move(handle));
 }
 

@@ -127,10 +127,11 @@ class ChannelCore {
   // receiver (returned in *wake: complete it after unlocking) or into the
   // buffer. Op::ok, Op::closed, or Op::full (it would wait). A growable core
   // at its limit throws std::length_error; growing may throw
-  // std::bad_alloc (the caller still holds the lock then).
-  Op poll_send(T& value, WaitNode** wake) {
+  // std::bad_alloc (the caller still holds the lock then). `self`: the
+  // caller's context, if known (see Waiter::try_claim_from).
+  Op poll_send(T& value, WaitNode** wake, const FiberControl* self = nullptr) {
     if (closed_) return Op::closed;
-    if (WaitNode* r = claim_first(receivers_)) {
+    if (WaitNode* r = claim_first(receivers_, self)) {
       static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
       r->status = kValue;
       *wake = r;
@@ -152,18 +153,19 @@ class ChannelCore {
   // Receives into `out` if that can be done without waiting: from the
   // buffer (then a waiting sender's value moves in) or from a waiting
   // sender. Op::ok, Op::closed (closed and drained) or Op::empty.
-  Op poll_receive(std::optional<T>& out, WaitNode** wake) noexcept {
+  Op poll_receive(std::optional<T>& out, WaitNode** wake,
+                  const FiberControl* self = nullptr) noexcept {
     if (!ring_.empty()) {
       out.emplace(std::move(ring_.front()));
       ring_.pop_front();
-      if (WaitNode* s = claim_first(senders_)) {
+      if (WaitNode* s = claim_first(senders_, self)) {
         ring_.push(std::move(*static_cast<T*>(s->slot)));  // room: we just took one
         s->status = kValue;
         *wake = s;
       }
       return Op::ok;
     }
-    if (WaitNode* s = claim_first(senders_)) {  // a rendezvous
+    if (WaitNode* s = claim_first(senders_, self)) {  // a rendezvous
       out.emplace(std::move(*static_cast<T*>(s->slot)));
       s->status = kValue;
       *wake = s;
@@ -189,7 +191,7 @@ class ChannelCore {
     for (;;) {
       Op r;
       try {
-        r = poll_send(value, &wake);
+        r = poll_send(value, &wake, f);
       } catch (...) {
         lock_.unlock();
         throw;
@@ -236,7 +238,7 @@ class ChannelCore {
     bool prepared = false;
     lock_.lock();
     for (;;) {
-      Op r = poll_receive(out, &wake);
+      Op r = poll_receive(out, &wake, f);
       if (r != Op::empty) {
         lock_.unlock();
         if (wake != nullptr) wake->waiter->complete();

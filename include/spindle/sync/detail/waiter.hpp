@@ -16,6 +16,11 @@ namespace spindle::detail {
 // Deadlines are nanoseconds on CLOCK_MONOTONIC (std::chrono::steady_clock).
 inline constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
 
+// Where a blocking call runs, as peek_wait_context() says: a fiber, nullptr
+// (a plain thread), or this marker (a runtime thread outside any fiber: a
+// loop callback). Never dereferenced.
+inline FiberControl* const kLoopContext = reinterpret_cast<FiberControl*>(alignof(FiberControl));
+
 std::int64_t monotonic_now_ns() noexcept;
 
 // now + d, saturating (a huge duration means no deadline; a negative one,
@@ -152,6 +157,7 @@ struct Waiter {
   std::atomic<std::uint32_t> state{kWaiting};
   FiberControl* fiber = nullptr;  // nullptr: an OS thread
   std::uint32_t winner = 0;       // the index of the node that was completed
+  bool select = false;            // nodes in several primitives' lists
 
   explicit Waiter(FiberControl* f) noexcept : fiber(f) {}
   Waiter(const Waiter&) = delete;
@@ -163,6 +169,21 @@ struct Waiter {
     std::uint32_t expected = kWaiting;
     return state.compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel,
                                          std::memory_order_acquire);
+  }
+  // try_claim() by a notifier running on `self` (its fiber; nullptr or
+  // kLoopContext otherwise). When the waiter is a fiber of the same runtime
+  // and waits in this one list, nothing can race for its state: other
+  // notifiers hold the list's lock, and its cancellation and deadline run on
+  // this very thread. Then a plain load and store do, saving a locked
+  // instruction on the hot same-thread hand-off.
+  bool try_claim_from(const FiberControl* self) noexcept {
+    if (self != nullptr && self != kLoopContext && fiber != nullptr && !select &&
+        fiber->scheduler == self->scheduler) {
+      if (state.load(std::memory_order_relaxed) != kWaiting) return false;
+      state.store(kClaimed, std::memory_order_relaxed);
+      return true;
+    }
+    return try_claim();
   }
   // The claimed wait is done: wakes the waiter (a fiber through its
   // scheduler, from any thread; a thread through its futex). The waiter may
@@ -189,7 +210,6 @@ struct Waiter {
 FiberControl* wait_context(const char* what);
 // The same without the check: kLoopContext on a runtime thread outside a
 // fiber. Cheap enough to call before taking a lock.
-inline FiberControl* const kLoopContext = reinterpret_cast<FiberControl*>(alignof(FiberControl));
 FiberControl* peek_wait_context() noexcept;
 // Under a primitive's lock, about to wait with the context from
 // peek_wait_context(): true if the caller may link its node now. False when
@@ -247,9 +267,10 @@ class WakeChain {
 
 // Pops nodes from `list` until one whose waiter can be claimed (dead nodes
 // are dropped from the list on the way). nullptr if none.
-inline WaitNode* claim_first(WaitList& list) noexcept {
+// `self`: see Waiter::try_claim_from (nullptr: any context).
+inline WaitNode* claim_first(WaitList& list, const FiberControl* self = nullptr) noexcept {
   while (WaitNode* n = list.pop_front()) {
-    if (n->waiter->try_claim()) {
+    if (n->waiter->try_claim_from(self)) {
       n->waiter->winner = n->index;
       return n;
     }

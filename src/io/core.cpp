@@ -134,6 +134,7 @@ void force_fallbacks(const std::string& names) {
 // --- state -----------------------------------------------------------------------
 
 State::~State() {
+  if (async_destroy != nullptr) async_destroy(async);
   for (auto [r, w] : pipes) {
     ::close(r);
     ::close(w);
@@ -152,13 +153,13 @@ State& state_of(Scheduler& s) {
   return *static_cast<State*>(s.io_extension.state);
 }
 
-Op begin(const char* what) {
+Op begin(const char* what, bool checkpoint) {
   Scheduler* s = Scheduler::current();
   FiberControl* f = s != nullptr ? s->running() : nullptr;
   if (f == nullptr) {
     throw std::logic_error(std::string("spindle::") + what + " called outside a fiber");
   }
-  Scheduler::checkpoint(f);
+  if (checkpoint) Scheduler::checkpoint(f);
   State& st = state_of(*s);
   return Op(f, s, &st, st.uring);
 }

@@ -5,11 +5,14 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -66,7 +69,6 @@ std::string fallbacks_in_use(UringBackend* u);
 void force_fallbacks(const std::string& names);
 
 // Per-runtime state, hung on the Scheduler (destroyed with it).
-struct AsyncQueue;
 struct State {
   Scheduler* sched = nullptr;
   UringBackend* uring = nullptr;  // null on epoll
@@ -85,8 +87,9 @@ struct State {
   // Buffer group ids of buffer rings.
   std::uint16_t next_group = 1;
   std::vector<std::uint16_t> free_groups;
-  // Fire-and-forget operations, per fd (async.cpp).
-  std::vector<AsyncQueue*> async_queues;
+  // Fire-and-forget operations, per fd (async.cpp owns them).
+  void* async = nullptr;
+  void (*async_destroy)(void*) noexcept = nullptr;
 
   ~State();
   int fixed(int fd) const noexcept {
@@ -123,8 +126,9 @@ struct Op {
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;
 };
-// Throws std::logic_error outside a fiber, Cancelled if one is pending.
-Op begin(const char* what);
+// Throws std::logic_error outside a fiber, Cancelled if one is pending
+// (unless `checkpoint` is false: for calls that only queue work).
+Op begin(const char* what, bool checkpoint = true);
 
 // -ECANCELED with a cancellation pending becomes Cancelled; any other
 // result (one that won the race with the cancellation) is returned.
@@ -202,7 +206,16 @@ ssize_t retry_ready(Op& op, int fd, std::uint32_t events, Attempt&& attempt, Blo
 template <class Prep, class Attempt, class Blocking>
 ssize_t perform(Op& op, int fd, std::uint32_t events, Prep&& prep, Attempt&& attempt,
                 Blocking&& blocking) {
-  if (op.uring != nullptr) return submit(op, fd, prep);
+  if (op.uring != nullptr) {
+    for (;;) {
+      ssize_t n = submit(op, fd, prep);
+      // io_uring waits for readiness itself, but an O_NONBLOCK descriptor
+      // some operations (splice) report EAGAIN: wait here, then retry.
+      if (n != -EAGAIN) return n;
+      ssize_t ready = wait_ready(op, fd, events);
+      if (ready < 0 && ready != kUnpollable) return ready;
+    }
+  }
   return retry_ready(op, fd, events, attempt, blocking);
 }
 
@@ -212,6 +225,49 @@ ssize_t file_op(Op& op, int fd, Prep&& prep, Blocking&& blocking) {
   if (op.uring != nullptr) return submit(op, fd, prep);
   return offload(op, blocking);
 }
+
+// The operations themselves (ops.cpp), for the loops and chains: each
+// returns the result or -errno and throws Cancelled.
+inline constexpr std::uint64_t kNoOffset = ~std::uint64_t{0};
+ssize_t read_core(Op& op, int fd, std::span<std::byte> buffer, std::uint64_t offset);
+ssize_t write_core(Op& op, int fd, std::span<const std::byte> data, std::uint64_t offset);
+ssize_t write_all(Op& op, int fd, std::span<const std::byte> data, std::uint64_t offset);
+ssize_t recv_core(Op& op, int fd, std::span<std::byte> buffer, int flags);
+ssize_t send_core(Op& op, int fd, std::span<const std::byte> data, int flags);
+ssize_t send_all(Op& op, int fd, std::span<const std::byte> data, int flags);
+ssize_t sendv_core(Op& op, int fd, std::span<const iovec> buffers);
+ssize_t accept_core(Op& op, int fd, sockaddr* address, socklen_t* length);
+ssize_t shutdown_core(Op& op, int fd, int how);
+ssize_t close_core(Op& op, int fd);
+ssize_t splice_core(Op& op, int in, std::int64_t offset_in, int out, std::int64_t offset_out,
+                    std::size_t length, unsigned flags);
+// Moves exactly `length` bytes (fewer only at end of input).
+ssize_t splice_exactly(Op& op, int in, int out, std::size_t length, std::int64_t offset_in);
+unsigned len32(std::size_t n) noexcept;
+
+// A pipe from the runtime's cache for the length of one operation; one
+// that may still hold data is closed instead of returned.
+class PipeLease {
+ public:
+  explicit PipeLease(State& st) : st_(st), pipe_(take_pipe(st)) {}
+  ~PipeLease() {
+    if (dirty) {
+      ::close(pipe_.first);
+      ::close(pipe_.second);
+    } else {
+      put_pipe(st_, pipe_);
+    }
+  }
+  PipeLease(const PipeLease&) = delete;
+  PipeLease& operator=(const PipeLease&) = delete;
+  int read_end() const noexcept { return pipe_.first; }
+  int write_end() const noexcept { return pipe_.second; }
+  bool dirty = false;
+
+ private:
+  State& st_;
+  std::pair<int, int> pipe_;
+};
 
 // Runs `body` within the deadline: throws TimedOut when it expires (the
 // operation in flight is cancelled and waited for first, exactly as for a

@@ -23,13 +23,9 @@ using namespace io_detail;
 
 namespace {
 
-constexpr std::uint64_t kNoOffset = ~std::uint64_t{0};
 constexpr std::uint32_t kReadable = EPOLLIN | EPOLLRDHUP;
 constexpr std::uint32_t kWritable = EPOLLOUT;
 
-unsigned len32(std::size_t n) noexcept {
-  return static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX));
-}
 off_t as_off(std::uint64_t offset) noexcept {
   return offset == kNoOffset ? static_cast<off_t>(-1) : static_cast<off_t>(offset);
 }
@@ -66,6 +62,14 @@ ssize_t blocking_writev(int fd, const iovec* iov, int count, std::uint64_t offse
 
 int iov_count(std::span<const iovec> v) noexcept {
   return static_cast<int>(std::min<std::size_t>(v.size(), IOV_MAX));
+}
+
+}  // namespace
+
+namespace io_detail {
+
+unsigned len32(std::size_t n) noexcept {
+  return static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX));
 }
 
 ssize_t read_core(Op& op, int fd, std::span<std::byte> b, std::uint64_t offset) {
@@ -333,40 +337,17 @@ ssize_t tee_core(Op& op, int in, int out, std::size_t len, unsigned flags) {
 }
 
 // Moves exactly `len` bytes (fewer only at end of input) with splices.
-ssize_t splice_exactly(Op& op, int in, int out, std::size_t len) {
+ssize_t splice_exactly(Op& op, int in, int out, std::size_t len, std::int64_t offset_in) {
   std::size_t done = 0;
   while (done < len) {
-    ssize_t n = splice_core(op, in, -1, out, -1, len - done, SPLICE_F_MOVE);
+    std::int64_t off = offset_in < 0 ? -1 : offset_in + static_cast<std::int64_t>(done);
+    ssize_t n = splice_core(op, in, off, out, -1, len - done, SPLICE_F_MOVE);
     if (n < 0) return n;
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }
   return static_cast<ssize_t>(done);
 }
-
-// A pipe from the runtime's cache for the length of one operation; one
-// that may still hold data is closed instead of returned.
-class PipeLease {
- public:
-  explicit PipeLease(State& st) : st_(st), pipe_(take_pipe(st)) {}
-  ~PipeLease() {
-    if (dirty) {
-      ::close(pipe_.first);
-      ::close(pipe_.second);
-    } else {
-      put_pipe(st_, pipe_);
-    }
-  }
-  PipeLease(const PipeLease&) = delete;
-  PipeLease& operator=(const PipeLease&) = delete;
-  int read_end() const noexcept { return pipe_.first; }
-  int write_end() const noexcept { return pipe_.second; }
-  bool dirty = false;
-
- private:
-  State& st_;
-  std::pair<int, int> pipe_;
-};
 
 ssize_t sendfile_core(Op& op, int out, int in, std::uint64_t offset, std::size_t count) {
   std::size_t done = 0;
@@ -418,7 +399,7 @@ ssize_t sendfile_core(Op& op, int out, int in, std::uint64_t offset, std::size_t
       lease.dirty = true;
       if (r2 < 0 && r2 != -ECANCELED) return r2;
       std::size_t rest = static_cast<std::size_t>(r1) - moved;
-      ssize_t n = splice_exactly(op, lease.read_end(), out, rest);
+      ssize_t n = splice_exactly(op, lease.read_end(), out, rest, -1);
       if (n < 0) return n;
       if (static_cast<std::size_t>(n) < rest) return -EIO;
       lease.dirty = false;
@@ -722,6 +703,10 @@ ssize_t nop_core(Op& op) {
   return 0;
 }
 
+}  // namespace io_detail
+
+namespace {
+
 // Out-parameter operations in the non-throwing style.
 template <class T, class Body>
 Result<T> quiet_out(Deadline d, Body&& body) noexcept {
@@ -911,9 +896,8 @@ std::size_t recv(int fd, std::span<std::byte> buffer, int flags, Deadline d) {
   });
 }
 
-namespace {
-ssize_t send_all(int fd, std::span<const std::byte> data, int flags) {
-  Op op = begin("send");
+namespace io_detail {
+ssize_t send_all(Op& op, int fd, std::span<const std::byte> data, int flags) {
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = send_core(op, fd, data.subspan(done), flags);
@@ -921,6 +905,13 @@ ssize_t send_all(int fd, std::span<const std::byte> data, int flags) {
     done += static_cast<std::size_t>(n);
   }
   return static_cast<ssize_t>(done);
+}
+}  // namespace io_detail
+
+namespace {
+ssize_t send_all(int fd, std::span<const std::byte> data, int flags) {
+  Op op = begin("send");
+  return send_all(op, fd, data, flags);
 }
 }  // namespace
 

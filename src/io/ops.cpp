@@ -1080,7 +1080,7 @@ void mkdir(const char* path, mode_t mode, Deadline d) {
 
 void close(int fd, Deadline d) {
   checked({"close", fd}, d, [&] {
-    Op op = begin("close");
+    Op op = begin("close", false);  // closes even in a cancelled fiber
     return close_core(op, fd);
   });
 }
@@ -1417,7 +1417,7 @@ Result<void> mkdirat(int dirfd, const char* path, mode_t mode, Deadline d) noexc
 
 Result<void> close(int fd, Deadline d) noexcept {
   return quiet<void>(d, [&] {
-    Op op = begin("close");
+    Op op = begin("close", false);  // closes even in a cancelled fiber
     return close_core(op, fd);
   });
 }

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "io_test_util.hpp"
@@ -155,6 +157,20 @@ TEST(Process, NopRoundTrips) {
   spindle::run([] {
     for (int i = 0; i < 1000; ++i) spindle::nop();
     EXPECT_TRUE(spindle::nothrow::nop().ok());
+  });
+}
+
+TEST(Process, ForcedFallbacksAreReported) {
+  spindle::run([] {
+    spindle::IoMetrics m = spindle::io_metrics();
+    const char* env = std::getenv("SPINDLE_IO_FALLBACK");
+    if (m.backend != spindle::BackendKind::io_uring) {
+      EXPECT_EQ(m.fallbacks, "");
+    } else if (env != nullptr && std::string(env) == "all") {
+      EXPECT_EQ(m.fallbacks,
+                "socket bind listen waitid futex multishot_accept multishot_recv read_multishot "
+                "buffer_ring send_bundle");
+    }
   });
 }
 

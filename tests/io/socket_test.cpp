@@ -323,6 +323,25 @@ TEST(Socket, CancelledMidRecvAndAccept) {
   });
 }
 
+TEST(Socket, CloseWorksInACancelledFiber) {
+  spindle::run([] {
+    io_test::SocketPair p = io_test::socket_pair();
+    auto f = spindle::spin([&] {
+      try {
+        spindle::sleep(10s);
+      } catch (const spindle::Cancelled&) {
+        spindle::close(p.a);  // cleanup of a cancelled fiber: still closes
+        throw;
+      }
+    });
+    spindle::yield();
+    f.cancel();
+    EXPECT_THROW(f.join(), spindle::Cancelled);
+    EXPECT_EQ(::fcntl(p.a, F_GETFD), -1);
+    ::close(p.b);
+  });
+}
+
 TEST(Socket, ConnectDeadline) {
   spindle::run([] {
     // A listener that never accepts, with a full backlog, leaves a

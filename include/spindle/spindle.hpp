@@ -9,6 +9,7 @@
 #include "spindle/fiber/combinators.hpp"
 #include "spindle/fiber/fiber.hpp"
 #include "spindle/fiber/runtime.hpp"
+#include "spindle/fiber/supervise.hpp"
 #include "spindle/fiber/wait.hpp"
 #include "spindle/io/async.hpp"
 #include "spindle/io/blocking.hpp"

@@ -31,19 +31,19 @@ std::size_t round_to_pages(std::size_t n) noexcept {
   return (n + page - 1) / page * page;
 }
 
+}  // namespace
+
 // A context ends with a final switch, so the frames still on its stack never
 // return and ASan never unpoisons their redzones. Forget them when the stack
 // is given back, or the next context on this stack (or the next mapping at
 // this address) trips over them.
-void forget_frames(const Stack& stack) noexcept {
+void StackPool::forget_frames(const Stack& stack) noexcept {
 #ifdef SPINDLE_ASAN
   __asan_unpoison_memory_region(stack.low(), stack.usable_size());
 #else
   (void)stack;
 #endif
 }
-
-}  // namespace
 
 // Lives in the top bytes of a cached stack.
 struct StackPool::FreeNode {

@@ -11,21 +11,38 @@ CancelScope::CancelScope(bool shield_contents, std::int64_t deadline_ns) : shiel
   Scheduler& s = Scheduler::require("cancel scope");
   fiber = s.running();
   if (fiber == nullptr) throw std::logic_error("spindle: cancel scopes need a fiber");
+  deadline.scope = this;
+  deadline.fire = [](TimerNode* node) noexcept { static_cast<Deadline*>(node)->scope->cancel(); };
+  if (deadline_ns != 0) {
+    deadline.due_ns = deadline_ns;
+    s.arm_deadline(deadline);  // may throw (allocation): nothing to undo yet
+  }
   outer = fiber->scopes;
   fiber->scopes = this;
-  if (deadline_ns != 0) {
-    deadline.scope = this;
-    deadline.deadline_ns = deadline_ns;
-    deadline.fire = [](TimerNode* node) noexcept { static_cast<Deadline*>(node)->scope->cancel(); };
-    s.loop().add_timer(deadline);
-  }
 }
 
 CancelScope::~CancelScope() {
-  auto* s = static_cast<Scheduler*>(fiber->scheduler);
-  s->loop().remove_timer(deadline);
+  static_cast<Scheduler*>(fiber->scheduler)->disarm_deadline(deadline);
   fiber->scopes = outer;
   if (cancelled) --fiber->pending_cancels;
+}
+
+void CancelScope::set_deadline(std::int64_t deadline_ns) noexcept {
+  if (cancelled) return;
+  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  s->disarm_deadline(deadline);
+  deadline.due_ns = deadline_ns;
+  if (deadline_ns == 0) return;
+  try {
+    s->arm_deadline(deadline);
+  } catch (...) {
+    cancel();  // no memory for a coarse slot: expire now rather than never
+  }
+}
+
+void mark_wakes_on_shutdown(CancelScope& scope) noexcept {
+  scope.wakes_on_shutdown = true;
+  if (scope.fiber->shutting_down) scope.cancel();
 }
 
 void CancelScope::cancel() noexcept {

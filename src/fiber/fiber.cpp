@@ -278,6 +278,39 @@ void FiberRef::restart() const {
   sched->cancel_local(f);
 }
 
+void FiberRef::shutdown(std::chrono::nanoseconds grace) const {
+  detail::FiberControl* f = owned_here(ctrl_, "shutdown");
+  static_cast<detail::Scheduler*>(f->scheduler)->shutdown(f, grace);
+}
+
+namespace {
+
+std::string describe(const std::vector<std::exception_ptr>& errors) {
+  std::string text =
+      "spindle: " + std::to_string(errors.size()) + " failure(s) during graceful shutdown";
+  for (const auto& e : errors) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      text += "; ";
+      text += x.what();
+    } catch (...) {
+      text += "; (not a std::exception)";
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+ShutdownErrors::ShutdownErrors(std::vector<std::exception_ptr> errors)
+    : std::runtime_error(describe(errors)), errors_(std::move(errors)) {}
+
+bool shutting_down() noexcept {
+  detail::Scheduler* s = detail::Scheduler::current();
+  return s != nullptr && s->running() != nullptr && s->running()->shutting_down;
+}
+
 FiberRef FiberRef::parent() const {
   if (ctrl_ == nullptr || ctrl_->parent == nullptr) return FiberRef();
   detail::add_ref(ctrl_->parent);

@@ -79,6 +79,9 @@ Scheduler::Scheduler(const Options& options)
       ::signal(SIGPIPE, SIG_IGN);
     }
   }
+  if (options.coarse_timeouts.count() > 0) {
+    coarse_ = std::make_unique<CoarseTimers>(loop_, options.coarse_timeouts.count());
+  }
   context::ensure_alternate_signal_stack();
   context::install_overflow_handler(&find_overflowing_fiber);
   tls_scheduler = this;
@@ -109,8 +112,10 @@ void Scheduler::launch(FiberControl* f, const SpinOptions& options, bool detache
   f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);
   if (!detached && running_ != nullptr) {
     link_child(running_, f);
-    // A cancelled fiber's new children start cancelled.
+    // A cancelled fiber's new children start cancelled; a fiber shutting
+    // down has children that are shutting down.
     if (running_->cancel_requested.load(std::memory_order_relaxed)) cancel_local(f);
+    f->shutting_down = running_->shutting_down;
   }
   ++alive_;
   ++spawned_;
@@ -126,6 +131,10 @@ void Scheduler::relaunch(FiberControl* f) noexcept {
   f->pending_cancels = 0;
   f->has_pending_resume = false;
   f->exec.release();
+  // The frames of the previous run are gone below the control block.
+  context::Stack below = f->stack;
+  below.mapping_size = static_cast<std::size_t>(reinterpret_cast<std::byte*>(f) - f->stack.base);
+  context::StackPool::forget_frames(below);
   f->exec = context::Execution::for_stack(f->stack.low(), f->stack.usable_size());
   f->exec.ctx = context::make_context(f, &Scheduler::fiber_main, f);
   f->parent = nullptr;
@@ -178,6 +187,15 @@ void Scheduler::wait_children(FiberControl* f) noexcept {
 
 void Scheduler::propagate_failure(FiberControl* parent, FiberControl* child) noexcept {
   child->error_observed = true;  // reported through the parent
+  if (parent->shutting_down) {
+    // Shutting down: keep the others going until their grace ends.
+    try {
+      parent->shutdown_errors.push_back(child->error);
+      return;
+    } catch (...) {
+      // No memory to collect it: report it the usual way.
+    }
+  }
   if (!parent->child_failure) {
     parent->child_failure = child->error;
     ++parent->pending_cancels;
@@ -200,6 +218,7 @@ void Scheduler::fiber_main(void* arg) {
     // A child's failure that arrived after the function's last suspension
     // point is the fiber's result.
     if (!f->error && f->child_failure) f->error = std::exchange(f->child_failure, nullptr);
+    if (!f->shutdown_errors.empty()) s->collect_shutdown_errors(f);
     if (!f->restart_requested) break;
     // restart() of a running fiber: it was cancelled to stop; run it again.
     f->restart_requested = false;
@@ -212,7 +231,42 @@ void Scheduler::fiber_main(void* arg) {
   s->finish(f);
 }
 
+void Scheduler::collect_shutdown_errors(FiberControl* f) noexcept {
+  // The fiber's own failure joins the list, unless it is only the
+  // cancellation that ended the grace period.
+  try {
+    if (f->error && !is_cancellation(f->error)) f->shutdown_errors.push_back(f->error);
+    f->error = std::make_exception_ptr(ShutdownErrors(std::move(f->shutdown_errors)));
+  } catch (...) {
+    f->error = std::current_exception();
+  }
+  f->shutdown_errors.clear();
+}
+
+void Scheduler::shutdown(FiberControl* f, std::chrono::nanoseconds grace) {
+  if (f->state == FiberState::done) return;
+  struct Mark {
+    static void down(FiberControl* x) noexcept {
+      x->shutting_down = true;
+      for (CancelScope* sc = x->scopes; sc != nullptr; sc = sc->outer) {
+        if (sc->wakes_on_shutdown) sc->cancel();
+      }
+      for (FiberControl* c = x->first_child; c != nullptr; c = c->next_sibling) down(c);
+    }
+  };
+  Mark::down(f);
+  loop_.remove_timer(f->grace_timer);
+  f->grace_timer.fiber = f;
+  f->grace_timer.deadline_ns = Loop::now_ns() + (grace.count() > 0 ? grace.count() : 0);
+  f->grace_timer.fire = [](TimerNode* node) noexcept {
+    FiberControl* fiber = static_cast<FiberControl::GraceTimer*>(node)->fiber;
+    static_cast<Scheduler*>(fiber->scheduler)->cancel_local(fiber);
+  };
+  loop_.add_timer(f->grace_timer);
+}
+
 void Scheduler::finish(FiberControl* f) noexcept {
+  loop_.remove_timer(f->grace_timer);
   f->state = FiberState::done;
   --alive_;
   bool received = false;  // someone waiting for it takes its result
@@ -358,6 +412,20 @@ void Scheduler::interrupt(FiberControl* f) noexcept {
   if (!effective_cancel(f, &scope)) return;  // shielded: delivered after the shield
   WaitHook* hook = std::exchange(f->wait_hook, nullptr);
   hook->interrupt(hook);
+}
+
+void Scheduler::arm_deadline(CancelScope::Deadline& d) {
+  if (coarse_) {
+    coarse_->add(d);
+  } else {
+    d.deadline_ns = d.due_ns;
+    loop_.add_timer(d);
+  }
+}
+
+void Scheduler::disarm_deadline(CancelScope::Deadline& d) noexcept {
+  if (coarse_) coarse_->remove(d);
+  loop_.remove_timer(d);
 }
 
 void Scheduler::cancel_local(FiberControl* f) noexcept {

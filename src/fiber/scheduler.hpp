@@ -2,9 +2,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 
+#include "fiber/coarse_timers.hpp"
 #include "fiber/run_queue.hpp"
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
@@ -115,6 +118,16 @@ class Scheduler {
   // FiberRef::cancel on the fiber's own thread.
   void cancel_local(FiberControl* fiber) noexcept;
 
+  // Starts / stops the timer of a cancel scope's deadline (deadline.due_ns):
+  // precise, or in a coarse slot (Options::coarse_timeouts).
+  void arm_deadline(CancelScope::Deadline& d);
+  void disarm_deadline(CancelScope::Deadline& d) noexcept;
+
+  // FiberRef::shutdown on the fiber's own thread: flags the fiber and its
+  // descendants, ends their until_shutdown() waits, and cancels what is
+  // left after `grace`.
+  void shutdown(FiberControl* fiber, std::chrono::nanoseconds grace);
+
   // The last reference to a fiber's control block is gone.
   void destroy(FiberControl* fiber) noexcept;
 
@@ -143,6 +156,9 @@ class Scheduler {
   // A child failed and nobody was waiting to receive its error.
   void propagate_failure(FiberControl* parent, FiberControl* child) noexcept;
   void cancel_children(FiberControl* fiber, FiberControl* except) noexcept;
+  // Turns the failures collected during a graceful shutdown into the
+  // fiber's error (ShutdownErrors).
+  void collect_shutdown_errors(FiberControl* fiber) noexcept;
   [[noreturn]] void finish(FiberControl* fiber) noexcept;
   void resume_from_scheduler(FiberControl* fiber) noexcept;
 
@@ -171,6 +187,7 @@ class Scheduler {
   // scheduler; the destructor waits for them.
   std::atomic<std::uint32_t> posts_in_flight_{0};
   std::exception_ptr unhandled_;
+  std::unique_ptr<CoarseTimers> coarse_;  // null: precise deadlines
 };
 
 // The hot paths, inline so that yield() compiles to a handful of loads and

@@ -63,6 +63,9 @@ class StackPool {
   // Maps a stack of `size` usable bytes without a pool.
   static Stack map(std::size_t size, bool guard);
   static void unmap(Stack stack) noexcept;
+  // Tells ASan that no frames live on `stack` any more (a no-op in other
+  // builds): for a stack whose context ended and that is started again.
+  static void forget_frames(const Stack& stack) noexcept;
 
  private:
   struct FreeNode;

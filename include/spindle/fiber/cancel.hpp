@@ -43,8 +43,15 @@ struct CancelScope {
   FiberControl* fiber = nullptr;
   bool shield = false;
   bool cancelled = false;
+  bool wakes_on_shutdown = false;  // until_shutdown(): FiberRef::shutdown cancels it
+  // The deadline: a precise loop timer, or a member of a coarse time slot
+  // shared with other deadlines (Options::coarse_timeouts).
   struct Deadline : TimerNode {
-    CancelScope* scope;
+    CancelScope* scope = nullptr;
+    std::int64_t due_ns = 0;  // 0: none
+    Deadline* slot_next = nullptr;
+    Deadline* slot_prev = nullptr;
+    void* slot = nullptr;
   } deadline;
 
   // Enters the scope on the running fiber; a deadline of 0 means none.
@@ -54,11 +61,55 @@ struct CancelScope {
   CancelScope& operator=(const CancelScope&) = delete;
 
   void cancel() noexcept;
+  // Moves the deadline (0: none). No effect once the scope is cancelled.
+  void set_deadline(std::int64_t deadline_ns) noexcept;
   // Whether `c` was thrown for this scope.
   bool owns(const Cancelled& c) const noexcept { return c.scope() == this; }
 };
 
 std::int64_t deadline_after(std::chrono::nanoseconds d) noexcept;
+
+}  // namespace detail
+
+// The deadline of a cancel_after / move_on_after scope, handed to a function
+// that takes a `Timeout&`: reset() pushes it back (an idle timeout renewed
+// on each request). Valid only inside the function.
+class Timeout {
+ public:
+  // The deadline becomes now + the scope's original timeout (or `timeout`).
+  void reset() noexcept { scope_->set_deadline(detail::deadline_after(timeout_)); }
+  void reset(std::chrono::nanoseconds timeout) noexcept {
+    scope_->set_deadline(detail::deadline_after(timeout));
+  }
+  // Whether the deadline has expired (the scope is cancelled).
+  bool expired() const noexcept { return scope_->cancelled; }
+
+ private:
+  Timeout(detail::CancelScope* scope, std::chrono::nanoseconds timeout) noexcept
+      : scope_(scope), timeout_(timeout) {}
+  template <class F>
+  friend auto cancel_after(std::chrono::nanoseconds, F&&);
+  template <class F>
+  friend auto move_on_after(std::chrono::nanoseconds, F&&);
+  detail::CancelScope* scope_;
+  std::chrono::nanoseconds timeout_;
+};
+
+namespace detail {
+
+template <class F>
+decltype(auto) call_with_timeout(F& fn, Timeout& timeout) {
+  if constexpr (std::is_invocable_v<F&, Timeout&>) {
+    return fn(timeout);
+  } else {
+    (void)timeout;
+    return fn();
+  }
+}
+
+template <class F>
+using TimeoutResult = std::conditional_t<std::is_invocable_v<F&, Timeout&>,
+                                         std::invoke_result<F&, Timeout&>, std::invoke_result<F&>>;
 
 }  // namespace detail
 
@@ -74,11 +125,19 @@ bool cancellation_pending() noexcept;
 // throws Cancelled, fn unwinds, and cancel_after throws spindle::TimedOut.
 // Scopes nest: the innermost expiring deadline wins, and an outer deadline
 // that expires inside an inner scope is not swallowed by it.
+// fn may take a `spindle::Timeout&` to push its deadline back.
 template <class F>
-auto cancel_after(std::chrono::nanoseconds timeout, F&& fn) -> std::invoke_result_t<F&> {
+auto cancel_after(std::chrono::nanoseconds timeout, F&& fn) {
+  using T = typename detail::TimeoutResult<F>::type;
   detail::CancelScope scope(false, detail::deadline_after(timeout));
+  Timeout handle(&scope, timeout);
   try {
-    return std::forward<F>(fn)();
+    if constexpr (std::is_void_v<T>) {
+      detail::call_with_timeout(fn, handle);
+      return;
+    } else {
+      return T(detail::call_with_timeout(fn, handle));
+    }
   } catch (const Cancelled& c) {
     if (!scope.owns(c)) throw;
   }
@@ -89,11 +148,12 @@ auto cancel_after(std::chrono::nanoseconds timeout, F&& fn) -> std::invoke_resul
 // a void fn: false) instead of throwing.
 template <class F>
 auto move_on_after(std::chrono::nanoseconds timeout, F&& fn) {
-  using T = std::invoke_result_t<F&>;
+  using T = typename detail::TimeoutResult<F>::type;
   detail::CancelScope scope(false, detail::deadline_after(timeout));
+  Timeout handle(&scope, timeout);
   if constexpr (std::is_void_v<T>) {
     try {
-      std::forward<F>(fn)();
+      detail::call_with_timeout(fn, handle);
       return true;
     } catch (const Cancelled& c) {
       if (!scope.owns(c)) throw;
@@ -101,13 +161,22 @@ auto move_on_after(std::chrono::nanoseconds timeout, F&& fn) {
     return false;
   } else {
     try {
-      return std::optional<T>(std::forward<F>(fn)());
+      return std::optional<T>(detail::call_with_timeout(fn, handle));
     } catch (const Cancelled& c) {
       if (!scope.owns(c)) throw;
     }
     return std::optional<T>();
   }
 }
+
+// Runs fn() until it returns or the calling fiber (or an ancestor) is asked
+// to shut down (FiberRef::shutdown): then fn's current suspension point
+// unwinds and until_shutdown returns an empty optional (false for a void
+// fn). A fiber already shutting down gets the empty result at fn's first
+// suspension point. For the waits a server gives up on shutdown: accept,
+// reading the next request.
+template <class F>
+auto until_shutdown(F&& fn);
 
 // Runs fn() with cancellation of the fiber (and of enclosing scopes)
 // deferred until it returns: for cleanup that must wait (flush, close,
@@ -127,6 +196,35 @@ auto shield(std::chrono::nanoseconds timeout, F&& fn) -> std::invoke_result_t<F&
     if (!scope.owns(c)) throw;
   }
   throw TimedOut();
+}
+
+namespace detail {
+// Enters a scope that FiberRef::shutdown cancels (cancelled at once if the
+// fiber is shutting down already).
+void mark_wakes_on_shutdown(CancelScope& scope) noexcept;
+}  // namespace detail
+
+template <class F>
+auto until_shutdown(F&& fn) {
+  using T = std::invoke_result_t<F&>;
+  detail::CancelScope scope(false, 0);
+  detail::mark_wakes_on_shutdown(scope);
+  if constexpr (std::is_void_v<T>) {
+    try {
+      std::forward<F>(fn)();
+      return true;
+    } catch (const Cancelled& c) {
+      if (!scope.owns(c)) throw;
+    }
+    return false;
+  } else {
+    try {
+      return std::optional<T>(std::forward<F>(fn)());
+    } catch (const Cancelled& c) {
+      if (!scope.owns(c)) throw;
+    }
+    return std::optional<T>();
+  }
 }
 
 }  // namespace spindle

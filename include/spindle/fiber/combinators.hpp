@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -114,6 +115,26 @@ auto race(F&& first, More&&... rest) {
   auto a = spin(std::forward<F>(first));
   std::tuple<decltype(spin(std::forward<More>(rest)))...> others{spin(std::forward<More>(rest))...};
   return std::apply([&](auto&... o) { return select(a, o...); }, others);
+}
+
+// Calls fn every `interval` until it returns false (when it returns bool)
+// or the fiber is cancelled (then Cancelled propagates). The n-th call is
+// due at start + n·interval: no drift. If a call overruns, the periods it
+// missed are skipped, not bunched.
+template <class F>
+void every(std::chrono::nanoseconds interval, F&& fn) {
+  if (interval.count() <= 0) throw std::invalid_argument("spindle::every: interval must be > 0");
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t n = 1;; ++n) {  // call n-1 runs now; call n is due at start + n·interval
+    if constexpr (std::is_same_v<std::invoke_result_t<F&>, bool>) {
+      if (!fn()) return;
+    } else {
+      fn();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (start + n * interval <= now) n = (now - start) / interval + 1;  // skip missed periods
+    sleep_until(start + n * interval);
+  }
 }
 
 // A fiber that sleeps for `delay`, then runs fn.

@@ -8,6 +8,7 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <stdexcept>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
+#include "spindle/loop/timer_heap.hpp"
 
 namespace spindle {
 
@@ -97,6 +99,7 @@ struct FiberControl {
   bool has_pending_resume = false;
   bool detached = false;           // spin_detached: no parent
   bool restart_requested = false;  // restart() of a running fiber
+  bool shutting_down = false;      // FiberRef::shutdown reached it (inherited by children)
   // The fiber tree. Children are linked while they are not done; a fiber
   // that finishes first waits for them.
   FiberControl* parent = nullptr;
@@ -107,8 +110,12 @@ struct FiberControl {
   DoneWaiter* done_waiters = nullptr;  // fibers waiting for this one to finish
   std::exception_ptr child_failure;    // a child's error, thrown at the next suspension point
   std::exception_ptr injected;         // raise(): thrown at the next suspension point
-  WaitHook* wait_hook = nullptr;       // while parked in an interruptible wait
-  CancelScope* scopes = nullptr;       // innermost cancel scope (on this fiber's stack)
+  std::vector<std::exception_ptr> shutdown_errors;  // children's failures while shutting down
+  struct GraceTimer : TimerNode {
+    FiberControl* fiber = nullptr;
+  } grace_timer;                               // FiberRef::shutdown: cancels what is left
+  WaitHook* wait_hook = nullptr;               // while parked in an interruptible wait
+  CancelScope* scopes = nullptr;               // innermost cancel scope (on this fiber's stack)
   std::atomic<bool> cancel_requested{false};   // FiberRef::cancel(): the fiber as a whole
   std::uint32_t pending_cancels = 0;           // cancel_requested + cancelled scopes: 0 = fast path
   FiberControl* remote_next = nullptr;         // link in a scheduler's remote list
@@ -261,6 +268,15 @@ class FiberRef {
   // running one is cancelled, and once it has unwound (and its children
   // are done) runs again instead of finishing. Runtime thread only.
   void restart() const;
+
+  // Graceful shutdown: flags the fiber and its descendants (shutting_down()
+  // is then true in them, and in children they spawn later), ends their
+  // until_shutdown() waits at once, and cancels whatever is still running
+  // when `grace` has passed. Children's failures meanwhile do not cancel
+  // their siblings: they are collected, and the fiber ends with
+  // spindle::ShutdownErrors listing them. Returns at once; join() to wait.
+  // Runtime thread only.
+  void shutdown(std::chrono::nanoseconds grace) const;
 
   // The fiber that spawned this one (empty for the main fiber and detached
   // ones), and the children that are not done yet.
@@ -425,5 +441,20 @@ void sleep_until(std::chrono::steady_clock::time_point deadline);
 
 // True when called from a fiber.
 bool in_fiber() noexcept;
+
+// Whether the calling fiber is asked to shut down (FiberRef::shutdown on it
+// or an ancestor). A server's accept loop checks it.
+bool shutting_down() noexcept;
+
+// What a fiber ends with when children failed during its graceful
+// shutdown: every failure, in the order they happened.
+class ShutdownErrors : public std::runtime_error {
+ public:
+  explicit ShutdownErrors(std::vector<std::exception_ptr> errors);
+  const std::vector<std::exception_ptr>& errors() const noexcept { return errors_; }
+
+ private:
+  std::vector<std::exception_ptr> errors_;
+};
 
 }  // namespace spindle

@@ -1,6 +1,7 @@
 // spindle::run: the runtime that runs fibers on the calling thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -37,6 +38,11 @@ struct Options {
   // io_uring: slots in the registered-file table (0: none); see
   // spindle::register_fd.
   unsigned uring_registered_files = 0;
+  // 0: every cancel_after / move_on_after deadline is a precise timer. A
+  // positive granularity rounds deadlines up to its multiples (never early,
+  // at most that late) and lets all deadlines of one slot share one timer:
+  // for servers with very many idle timeouts.
+  std::chrono::nanoseconds coarse_timeouts{0};
   // Set SIGPIPE to SIG_IGN (when it is at its default) so that a write to a
   // closed pipe or socket fails with EPIPE instead of killing the process.
   bool ignore_sigpipe = true;

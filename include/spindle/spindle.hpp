@@ -34,6 +34,7 @@
 #include "spindle/sync/event.hpp"
 #include "spindle/sync/latch.hpp"
 #include "spindle/sync/mailbox.hpp"
+#include "spindle/sync/monitor.hpp"
 #include "spindle/sync/mutex.hpp"
 #include "spindle/sync/queue.hpp"
 #include "spindle/sync/recursive_mutex.hpp"

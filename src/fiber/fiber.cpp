@@ -64,6 +64,15 @@ FiberControl* control_of(const FiberRef& ref) noexcept {
   return ref.ctrl_;
 }
 
+void add_exit_hook(FiberControl* fiber, ExitHook* hook) noexcept {
+  if (fiber->state == FiberState::done) {
+    hook->on_exit(hook, fiber);
+    return;
+  }
+  hook->next = fiber->exit_hooks;
+  fiber->exit_hooks = hook;
+}
+
 void link_done_waiter(FiberControl* target, DoneWaiter* w) noexcept {
   w->fired = false;
   w->prev = nullptr;
@@ -312,17 +321,14 @@ bool shutting_down() noexcept {
 }
 
 FiberRef FiberRef::parent() const {
-  if (ctrl_ == nullptr || ctrl_->parent == nullptr) return FiberRef();
-  detail::add_ref(ctrl_->parent);
-  return FiberRef(ctrl_->parent);
+  return ctrl_ != nullptr ? share(ctrl_->parent) : FiberRef();
 }
 
 std::vector<FiberRef> FiberRef::children() const {
   std::vector<FiberRef> out;
   if (ctrl_ == nullptr) return out;
   for (detail::FiberControl* c = ctrl_->first_child; c != nullptr; c = c->next_sibling) {
-    detail::add_ref(c);
-    out.push_back(FiberRef(c));
+    out.push_back(share(c));
   }
   return out;
 }
@@ -331,8 +337,7 @@ FiberRef current() {
   detail::Scheduler& s = detail::Scheduler::require("current");
   detail::FiberControl* f = s.running();
   if (f == nullptr) throw std::logic_error("spindle::current called outside a fiber");
-  detail::add_ref(f);
-  return FiberRef(f);
+  return FiberRef::share(f);
 }
 
 bool in_fiber() noexcept {

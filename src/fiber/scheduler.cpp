@@ -278,6 +278,11 @@ void Scheduler::finish(FiberControl* f) noexcept {
     if (w->waiter->state == FiberState::suspended) schedule(w->waiter);
     w = next;
   }
+  for (ExitHook* h = std::exchange(f->exit_hooks, nullptr); h != nullptr;) {
+    ExitHook* next = h->next;
+    h->on_exit(h, f);
+    h = next;
+  }
   if (FiberControl* parent = f->parent) {
     unlink_child(f);
     if (f->error && !received && !f->error_observed && !is_cancellation(f->error)) {

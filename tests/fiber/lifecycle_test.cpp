@@ -1,5 +1,6 @@
 // Resettable and coarse timeouts, every(), supervision, graceful shutdown.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <stdexcept>
@@ -345,6 +346,42 @@ TEST(Shutdown, ErrorsDuringShutdownAreCollectedNotLost) {
       EXPECT_NE(std::string(e.what()).find("failure 2"), std::string::npos);
     }
   });
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Shutdown, TheFirstSignalShutsDownGracefullyTheSecondCancels) {
+  spindle::Options options;
+  options.graceful_signals = true;
+  options.shutdown_grace = 5s;
+  bool graceful = false, slow_cancelled = false;
+  auto start = Clock::now();
+  spindle::run(
+      [&] {
+        spindle::spin([&] {
+          spindle::until_shutdown([] { spindle::sleep(30s); });
+          graceful = spindle::shutting_down();
+        });
+        spindle::spin([&] {
+          try {
+            spindle::sleep(30s);
+          } catch (const spindle::Cancelled&) {
+            slow_cancelled = true;
+            throw;
+          }
+        });
+        spindle::yield();
+        ::raise(SIGTERM);  // to this thread, which the runtime has blocked it in
+        spindle::sleep(5ms);
+        EXPECT_TRUE(graceful);
+        EXPECT_FALSE(slow_cancelled);  // still within its grace
+        ::raise(SIGINT);               // the second one: cancel
+      },
+      options);
+  EXPECT_TRUE(slow_cancelled);
+  EXPECT_LT(Clock::now() - start, 3s);
 }
 
 }  // namespace

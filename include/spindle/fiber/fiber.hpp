@@ -74,6 +74,14 @@ struct MailboxSlot {
 };
 struct FiberControl;
 
+// Called when a fiber finishes (upper layers' monitors). Runs on the
+// fiber's thread, after its result is set; must not throw or suspend. The
+// hook owns itself (typically deletes itself).
+struct ExitHook {
+  ExitHook* next = nullptr;
+  void (*on_exit)(ExitHook* self, FiberControl* fiber) noexcept = nullptr;
+};
+
 // One fiber waiting for another to finish (join, select, supervise). Lives
 // on the waiting fiber's stack; the finishing fiber schedules it.
 struct DoneWaiter {
@@ -108,6 +116,7 @@ struct FiberControl {
   FiberControl* prev_sibling = nullptr;
   std::uint32_t live_children = 0;
   DoneWaiter* done_waiters = nullptr;  // fibers waiting for this one to finish
+  ExitHook* exit_hooks = nullptr;      // monitors, told when it finishes
   std::exception_ptr child_failure;    // a child's error, thrown at the next suspension point
   std::exception_ptr injected;         // raise(): thrown at the next suspension point
   std::vector<std::exception_ptr> shutdown_errors;  // children's failures while shutting down
@@ -201,6 +210,10 @@ std::size_t wait_any(FiberControl* const* fibers, std::size_t n);
 void add_ref(FiberControl* fiber) noexcept;
 void set_name(FiberControl* fiber, std::string_view name) noexcept;  // truncates to 31 bytes
 void drop_ref(FiberControl* fiber) noexcept;
+
+// Calls hook->on_exit when `fiber` finishes (at once if it is done). On the
+// fiber's runtime thread.
+void add_exit_hook(FiberControl* fiber, ExitHook* hook) noexcept;
 
 // The control block behind a handle (nullptr for an empty one).
 detail::FiberControl* control_of(const FiberRef& ref) noexcept;
@@ -307,6 +320,12 @@ class FiberRef {
   // fiber's runtime has taken it in.
   bool cancelled() const noexcept {
     return ctrl_ != nullptr && ctrl_->cancel_requested.load(std::memory_order_relaxed);
+  }
+
+  // A new reference to a control block (upper layers' bookkeeping).
+  static FiberRef share(detail::FiberControl* fiber) noexcept {
+    if (fiber != nullptr) detail::add_ref(fiber);
+    return FiberRef(fiber);
   }
 
   friend bool operator==(const FiberRef& a, const FiberRef& b) noexcept {

@@ -43,6 +43,13 @@ struct Options {
   // at most that late) and lets all deadlines of one slot share one timer:
   // for servers with very many idle timeouts.
   std::chrono::nanoseconds coarse_timeouts{0};
+  // The first SIGINT or SIGTERM starts a graceful shutdown of the main
+  // fiber's tree (FiberRef::shutdown with shutdown_grace); the second
+  // cancels it. The signals are taken through the loop (signalfd) on the
+  // runtime's thread: block them in other threads you start (see
+  // spindle::block_signals).
+  bool graceful_signals = false;
+  std::chrono::nanoseconds shutdown_grace = std::chrono::seconds(10);
   // Set SIGPIPE to SIG_IGN (when it is at its default) so that a write to a
   // closed pipe or socket fails with EPIPE instead of killing the process.
   bool ignore_sigpipe = true;
@@ -72,9 +79,12 @@ class Runtime {
   void run_until_done();
   // Rethrows the first exception that escaped a fiber nobody joined.
   void rethrow_unhandled();
+  // Options::graceful_signals for the main fiber.
+  void handle_shutdown_signals(const FiberRef& main, std::chrono::nanoseconds grace);
 
  private:
   void* scheduler_;
+  unsigned shutdown_signals_ = 0;  // SIGINT/SIGTERM received (graceful_signals)
 };
 
 }  // namespace detail
@@ -89,6 +99,7 @@ template <class F>
 auto run(F&& fn, Options options = {}) -> std::invoke_result_t<std::decay_t<F>&> {
   detail::Runtime runtime(options);
   auto main = spin(std::forward<F>(fn), SpinOptions{.name = "main"});
+  if (options.graceful_signals) runtime.handle_shutdown_signals(main, options.shutdown_grace);
   runtime.run_until_done();
   if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) {
     main.join();

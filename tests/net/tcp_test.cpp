@@ -34,7 +34,7 @@ TEST(Tcp, EchoRoundTripWithAddressesAndOptions) {
       EXPECT_EQ(c.local_address(), l.local_address());
       std::byte buf[64];
       std::size_t n = c.read_some(buf);
-      c.write(std::span<const std::byte>(buf, n));
+      c.write_all(std::span<const std::byte>(buf, n));
       c.shutdown();
       EXPECT_EQ(c.read_some(buf), 0u);  // the client closed
     });
@@ -47,7 +47,7 @@ TEST(Tcp, EchoRoundTripWithAddressesAndOptions) {
     EXPECT_EQ(spindle::getsockopt<int>(s.fd(), IPPROTO_TCP, TCP_KEEPIDLE), 30);
     s.set_keepalive(false);
     EXPECT_FALSE(s.keepalive());
-    s.write(bytes("ping"));
+    s.write_all(bytes("ping"));
     std::byte buf[4];
     EXPECT_EQ(s.read_exact(buf), 4u);
     EXPECT_EQ(text(buf), "ping");
@@ -69,7 +69,7 @@ TEST(Tcp, AcceptLoopServesManyClientsOverIPv6) {
         spindle::spin([c = std::move(c)]() mutable {
           std::byte buf[32];
           std::size_t got = c.read_some(buf);
-          c.write(std::span<const std::byte>(buf, got));
+          c.write_all(std::span<const std::byte>(buf, got));
         });
         return ++served < kClients;
       });
@@ -80,13 +80,47 @@ TEST(Tcp, AcceptLoopServesManyClientsOverIPv6) {
       clients.push_back(spindle::spin([&, i] {
         TcpStream s = TcpStream::connect(l.local_address(), 10s);
         std::string msg = "client " + std::to_string(i);
-        s.write(bytes(msg));
+        s.write_all(bytes(msg));
         std::string got(msg.size(), '\0');
         EXPECT_EQ(s.read_exact(std::as_writable_bytes(std::span(got))), msg.size());
         EXPECT_EQ(got, msg);
       }));
     }
     for (auto& c : clients) c.join();
+    server.join();
+  });
+}
+
+static_assert(spindle::Stream<TcpStream> && spindle::VectoredStream<TcpStream> &&
+              spindle::FdBackedStream<TcpStream>);
+static_assert(spindle::Stream<spindle::UnixStream> &&
+              spindle::VectoredStream<spindle::UnixStream> &&
+              spindle::FdBackedStream<spindle::UnixStream>);
+
+TEST(Tcp, WorksWithTheStreamLayer) {
+  spindle::run([] {
+    TcpListener l = TcpListener::bind(SocketAddress::loopback_v4());
+    auto server = spindle::spin([&] {
+      TcpStream c = l.accept(10s);
+      spindle::BufferedWriter out(c);
+      out.write("first line\nsecond");
+      out.write(" line\n");
+      out.flush();
+      // copy() from a socket pair's end into the TCP stream (spliced: both
+      // are descriptors).
+      auto [a, b] = spindle::socketpair();
+      a.write_all(bytes("spliced\n"));
+      a.close();
+      EXPECT_EQ(spindle::copy(b, c), 8u);
+      c.shutdown();
+    });
+    TcpStream s = TcpStream::connect(l.local_address(), 10s);
+    spindle::BufferedReader in(s);
+    std::vector<std::string> lines;
+    in.each_line([&](std::string_view line) { lines.emplace_back(line); });
+    EXPECT_EQ(lines, (std::vector<std::string>{"first line", "second line", "spliced"}));
+    iovec parts[2] = {{const_cast<char*>("ab"), 2}, {const_cast<char*>("cd"), 2}};
+    EXPECT_GE(s.writev_some(parts, 10s), 1u);
     server.join();
   });
 }
@@ -151,7 +185,7 @@ TEST(Tcp, BrokenPipeIsAnErrorNotASignal) {
     std::vector<std::byte> chunk(64 * 1024);
     for (int i = 0; i < 1000 && error == 0; ++i) {
       try {
-        s.write(chunk, 10s);
+        s.write_all(chunk, 10s);
       } catch (const std::system_error& e) {
         error = e.code().value();
       }
@@ -159,7 +193,7 @@ TEST(Tcp, BrokenPipeIsAnErrorNotASignal) {
     ::sigaction(SIGPIPE, &saved, nullptr);
     EXPECT_TRUE(error == EPIPE || error == ECONNRESET) << error;
     if (error == ECONNRESET) {  // the reset came first; the next send is the broken pipe
-      expect_errno(EPIPE, [&] { s.write(chunk, 10s); });
+      expect_errno(EPIPE, [&] { s.write_all(chunk, 10s); });
     }
   });
 }
@@ -207,7 +241,7 @@ TEST(HappyEyeballs, AStalledIPv6AttemptLosesToALaterIPv4One) {
     EXPECT_EQ(s.peer_address(), v4.local_address());
     EXPECT_GE(took, 90ms);  // the second attempt waited for the delay
     EXPECT_LT(took, 10s);
-    s.write(bytes("x"));
+    s.write_all(bytes("x"));
     TcpStream c = v4.accept(10s);
     std::byte b[1];
     EXPECT_EQ(c.read_some(b, 10s), 1u);

@@ -31,13 +31,13 @@ TEST(Unix, ListenerOnAPathServesAndRemovesItsFile) {
         std::size_t n = l.accept_loop([&](spindle::UnixStream c) {
           std::byte buf[16];
           std::size_t got = c.read_some(buf, 10s);
-          c.write(std::span<const std::byte>(buf, got));
+          c.write_all(std::span<const std::byte>(buf, got));
           return false;
         });
         EXPECT_EQ(n, 1u);
       });
       spindle::UnixStream s = spindle::UnixStream::connect(where, 10s);
-      s.write(bytes("hello"));
+      s.write_all(bytes("hello"));
       std::byte buf[5];
       EXPECT_EQ(s.read_exact(buf, 10s), 5u);
       EXPECT_EQ(text(buf), "hello");
@@ -58,7 +58,7 @@ TEST(Unix, AbstractNames) {
     EXPECT_EQ(l.local_address(), where);
     spindle::UnixStream s = spindle::UnixStream::connect(where, 10s);
     spindle::UnixStream c = l.accept(10s);
-    c.write(bytes("abc"));
+    c.write_all(bytes("abc"));
     std::byte buf[3];
     EXPECT_EQ(s.read_exact(buf, 10s), 3u);
     EXPECT_EQ(text(buf), "abc");

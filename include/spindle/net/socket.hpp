@@ -7,17 +7,17 @@
 
 #include <cstddef>
 #include <span>
-#include <utility>
 
 #include "spindle/io/ops.hpp"
 #include "spindle/io/result.hpp"
 #include "spindle/net/address.hpp"
+#include "spindle/stream/fd_stream.hpp"
 
 namespace spindle {
 
 // Owns one socket descriptor (SOCK_CLOEXEC | SOCK_NONBLOCK, as every
-// spindle socket is) and closes it when destroyed (a plain close(2), which
-// never suspends or throws). Movable, not copyable. One object is used by
+// spindle socket is) and closes it when destroyed (as FdStream does: never
+// throws). Movable, not copyable. One object is used by
 // one fiber at a time; two fibers may read and write the same socket
 // concurrently (one each), as the kernel allows.
 class Socket {
@@ -25,28 +25,17 @@ class Socket {
   Socket() noexcept = default;
   // Takes ownership of `fd`.
   explicit Socket(int fd) noexcept : fd_(fd) {}
-  Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Socket& operator=(Socket&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  ~Socket() { reset(); }
 
-  int fd() const noexcept { return fd_; }
-  bool is_open() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_.fd(); }
+  bool is_open() const noexcept { return fd_.is_open(); }
   explicit operator bool() const noexcept { return is_open(); }
   // Gives the descriptor up without closing it.
-  int release() noexcept { return std::exchange(fd_, -1); }
+  int release() noexcept { return fd_.release(); }
 
-  // Closes through the io layer (suspends on io_uring; throws
+  // Closes through the io layer (not a cancellation point; throws
   // std::system_error naming the fd, though the fd is closed regardless).
   // Closing a closed socket does nothing.
-  void close();
+  void close() { fd_.close(); }
 
   // The address the socket is bound to (getsockname) and the connected
   // peer's (getpeername). Throw std::system_error ("getpeername fd 5:
@@ -57,19 +46,18 @@ class Socket {
   // SO_ERROR, cleared by reading it: the pending error of the socket, or 0.
   int take_error() const;
 
- protected:
-  void reset() noexcept;
-
  private:
-  int fd_ = -1;
+  FdStream fd_;  // owns the descriptor (moves, closes)
 };
 
-// The byte-stream calls of a connected TCP or Unix stream socket. Each read
-// or write suspends the fiber until the kernel is done and takes a Deadline
-// (spindle::TimedOut when it passes); each is a cancellation point; errors
-// throw std::system_error naming the call and the fd ("send fd 7:
-// Connection reset by peer", "send fd 7: Broken pipe" — a send to a closed
-// peer never raises SIGPIPE: MSG_NOSIGNAL).
+// The byte-stream calls of a connected TCP or Unix stream socket: a
+// Stream, VectoredStream and FdBackedStream (stream/stream.hpp), so
+// BufferedReader, BufferedWriter, copy() and splice_loop work on it. Each
+// read or write suspends the fiber until the kernel is done and takes a
+// Deadline (spindle::TimedOut when it passes); each is a cancellation
+// point; errors throw std::system_error naming the call and the fd ("send
+// fd 7: Connection reset by peer", "send fd 7: Broken pipe": sends use
+// MSG_NOSIGNAL, so a closed peer never raises SIGPIPE).
 class StreamSocket : public Socket {
  public:
   using Socket::Socket;
@@ -84,12 +72,14 @@ class StreamSocket : public Socket {
   std::size_t write_some(std::span<const std::byte> data, Deadline deadline = {}) {
     return spindle::send_some(fd(), data, 0, deadline);
   }
+  // One gather send (sendmsg), possibly short.
+  std::size_t writev_some(std::span<const iovec> buffers, Deadline deadline = {});
   // Sends all of `data`.
-  void write(std::span<const std::byte> data, Deadline deadline = {}) {
+  void write_all(std::span<const std::byte> data, Deadline deadline = {}) {
     spindle::send(fd(), data, 0, deadline);
   }
-  // Sends all of several buffers (sendmsg: one call when the kernel takes all).
-  std::size_t writev(std::span<const iovec> buffers, Deadline deadline = {}) {
+  // Sends all of several buffers (one sendmsg when the kernel takes all).
+  std::size_t writev_all(std::span<const iovec> buffers, Deadline deadline = {}) {
     return spindle::sendv(fd(), buffers, deadline);
   }
   // SHUT_WR (the default: the peer reads end of stream), SHUT_RD or SHUT_RDWR.

@@ -35,6 +35,10 @@ LABELS = {
     "std_thread": "std::thread",
     "libev": "libev",
     "libuv": "libuv",
+    "asio": "Boost.Asio",
+    "c_epoll": "C epoll loop",
+    "c_uring": "C liburing loop",
+    "dd": "dd",
 }
 
 
@@ -267,10 +271,20 @@ class Prepared:
 class Run:
     key: str  # result key: spindle, spindle_epoll, boost_fiber, go, ...
     program: Program
-    args: list[str] = dataclasses.field(default_factory=list)
+    # A Program among the arguments is built too and replaced by its path
+    # (a driver that starts another program: the echo client and its server).
+    args: list = dataclasses.field(default_factory=list)
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     note: Optional[str] = None  # a footnote shown under the table
     timeout: float = 300.0  # seconds
+    # The member of the program's JSON line that is this figure's value. Two
+    # figures may read two members of one run: a command (arguments and
+    # environment) runs once per runner invocation and its result is reused.
+    field: str = "value"
+
+    def programs(self) -> list[Program]:
+        """What the run needs built: its program and those among its arguments."""
+        return [self.program, *(a for a in self.args if isinstance(a, Program))]
     # Called just before the run (e.g. to raise a sysctl, or to pick a count
     # that fits in memory).
     prepare: Optional[Callable[[Context], Prepared]] = None
@@ -315,11 +329,18 @@ class Outcome:
     missing_reason: Optional[str] = None
 
 
+# Results of the commands run so far: (command, environment) -> (JSON
+# result or None, notes, seconds, why it failed).
+_results: dict[tuple, tuple] = {}
+
+
 def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
+    for program in run.programs():
+        if builder.path(program) is None:
+            reason = builder.missing.get(program.id, "not built")
+            return Outcome(run.key, None, [], 0.0, f"not run: {reason}")
+    args = [str(builder.path(a)) if isinstance(a, Program) else a for a in run.args]
     path = builder.path(run.program)
-    if path is None:
-        reason = builder.missing.get(run.program.id, "not built")
-        return Outcome(run.key, None, [], 0.0, f"not run: {reason}")
     notes = [run.note] if run.note else []
     extra: list[str] = []
     if run.prepare is not None:
@@ -329,11 +350,30 @@ def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
         if prepared.skip_reason:
             warn(f"{run.key}: {prepared.skip_reason}")
             return Outcome(run.key, None, notes, 0.0, prepared.skip_reason)
-    cmd = [str(path), *run.args, *extra]
+    cmd = [str(path), *args, *extra]
     env = dict(os.environ)
     env.update(run.env)
     shown_env = " ".join(f"{k}={v}" for k, v in run.env.items())
     info(f"  {run.key}: {shown_env + ' ' if shown_env else ''}{' '.join(cmd)}")
+    cache_key = (tuple(cmd), tuple(sorted(run.env.items())))
+    if cache_key not in _results:
+        _results[cache_key] = _execute(run, cmd, env)
+    result, run_notes, seconds, failure = _results[cache_key]
+    notes += run_notes
+    if failure is not None:
+        return Outcome(run.key, None, notes, seconds, failure)
+    if run.field not in result:
+        warn(f"{run.key}: the result has no member {run.field!r}")
+        return Outcome(run.key, None, notes, seconds, f"no {run.field!r} in the result")
+    value = float(result[run.field])
+    info(f"    = {value:g} ({seconds:.1f} s)")
+    return Outcome(run.key, value, notes, seconds)
+
+
+def _execute(run: Run, cmd: list[str], env: dict) -> tuple:
+    """Runs one command: (its JSON result, notes, seconds, None) or (None,
+    notes, seconds, why it failed)."""
+    notes: list[str] = []
     start = time.monotonic()
     try:
         proc = subprocess.run(
@@ -343,7 +383,7 @@ def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
     except subprocess.TimeoutExpired:
         seconds = time.monotonic() - start
         warn(f"{run.key}: timed out after {run.timeout:.0f} s")
-        return Outcome(run.key, None, notes, seconds, f"timed out after {run.timeout:.0f} s")
+        return None, notes, seconds, f"timed out after {run.timeout:.0f} s"
     seconds = time.monotonic() - start
     result = None
     for line in reversed(proc.stdout.splitlines()):
@@ -356,7 +396,7 @@ def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
     if proc.returncode != 0 or not isinstance(result, dict) or "value" not in result:
         why = f"exit status {proc.returncode}" if proc.returncode != 0 else "no JSON result line"
         warn(f"{run.key}: failed ({why}):\n{_tail(proc.stderr + proc.stdout)}")
-        return Outcome(run.key, None, notes, seconds, f"failed ({why})")
+        return None, notes, seconds, f"failed ({why})"
     if result.get("note"):
         notes.append(str(result["note"]))
     wanted = run.env.get("SPINDLE_BACKEND")
@@ -364,9 +404,7 @@ def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
     if wanted and got and got != wanted:
         warn(f"{run.key}: asked for backend {wanted}, ran on {got}")
         notes.append(f"asked for the {wanted} backend, ran on {got}")
-    value = float(result["value"])
-    info(f"    = {value:g} ({seconds:.1f} s)")
-    return Outcome(run.key, value, notes, seconds)
+    return result, notes, seconds, None
 
 
 def run_figure(fig: Figure, builder: Builder, ctx: Context) -> list[Outcome]:
@@ -482,6 +520,12 @@ def restore_system() -> None:
     once at the end."""
     while _restore_actions:
         _restore_actions.pop()()
+
+
+def at_end(action: Callable[[], None]) -> None:
+    """Runs `action` when the runner is done (restore_system), e.g. to delete
+    a file a hook made."""
+    _restore_actions.append(action)
 
 
 def all_of(*hooks: Callable[[Context], Prepared]) -> Callable[[Context], Prepared]:

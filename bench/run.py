@@ -163,7 +163,7 @@ def main() -> int:
 
     started = time.monotonic()
     builder = Builder(ctx)
-    builder.build([r.program for _, figs in chosen for f in figs for r in f.runs])
+    builder.build([p for _, figs in chosen for f in figs for r in f.runs for p in r.programs()])
 
     missing_total = 0
     spindle_missing = 0

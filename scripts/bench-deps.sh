@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the side-by-side benchmarks (bench/run.py) need, on Debian and
-# Ubuntu: Boost.Context and Boost.Fiber, libev and libuv, Go, Tokio's sources
+# Ubuntu: Boost.Context, Boost.Fiber and Boost.Asio, libev and libuv, liburing
+# (the C io_uring peer), dd (coreutils), Go, Tokio's sources
 # (built offline from Debian's packaged crates), cargo when none is found, and
 # Python 3.
 #
@@ -20,8 +21,8 @@ case "${1:-}" in
   *) echo "bench-deps: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
-packages=(libboost-context-dev libboost-fiber-dev libev-dev libuv1-dev golang-go librust-tokio-dev
-  python3)
+packages=(libboost-context-dev libboost-fiber-dev libboost-dev libboost-system-dev libev-dev
+  libuv1-dev liburing-dev coreutils golang-go librust-tokio-dev python3)
 if ! command -v cargo >/dev/null 2>&1 && [[ ! -x ${HOME:-/root}/.cargo/bin/cargo ]]; then
   packages+=(cargo)
 fi

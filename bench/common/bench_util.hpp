@@ -104,6 +104,14 @@ inline void print_result(double value, const std::string& extra = {}) {
   std::fflush(stdout);
 }
 
+// Ends the program when a result check fails.
+inline void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "check failed: %s\n", what);
+    std::exit(1);
+  }
+}
+
 // A JSON string literal (for notes).
 inline std::string json_string(std::string_view s) {
   std::string out = "\"";

@@ -77,13 +77,6 @@ inline int open_group_file(const MutexShape& s, std::uint64_t g) {
   return fd;
 }
 
-inline void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "check failed: %s\n", what);
-    std::exit(1);
-  }
-}
-
 inline void check_file(int fd, std::uint64_t writes) {
   struct stat st;
   check(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == writes * kWriteSize,

@@ -1,0 +1,118 @@
+// The spindle echo server of the echo benchmark, on the raw io operations
+// (socket, bind, listen, accept_loop, recv, send): one fiber per
+// connection that receives into a buffer on its stack and sends it back.
+//
+//   bench_spindle_echo --port P [--workers N]
+//
+// Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
+// it is killed. Each worker is one runtime (one thread, its own ring or
+// epoll set) with its own SO_REUSEPORT listener, so the kernel spreads the
+// connections over the workers; the benchmark runs one.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spindle/fiber/fiber.hpp>
+#include <spindle/fiber/runtime.hpp>
+#include <spindle/io/buffer_ring.hpp>
+#include <spindle/io/loops.hpp>
+#include <spindle/io/ops.hpp>
+
+#include "common/bench_util.hpp"
+
+namespace {
+
+void serve_connection(int fd) {
+  spindle::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  std::array<std::byte, 4096> buffer;
+  for (;;) {
+    auto got = spindle::nothrow::recv(fd, buffer);
+    if (!got || *got == 0) break;
+    if (!spindle::nothrow::send(fd, std::span(buffer.data(), *got))) break;
+  }
+  spindle::close(fd);
+}
+
+// --recv loop: a multishot receive per connection (recv_loop) from one
+// buffer ring shared by the worker's connections.
+void serve_connection_loop(int fd, spindle::BufferRing& ring) {
+  spindle::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  try {
+    spindle::recv_loop(fd, ring, [fd](std::span<const std::byte> chunk) {
+      return spindle::nothrow::send(fd, chunk).ok();
+    });
+  } catch (const std::system_error&) {
+    // A reset connection: close it like the end of stream.
+  }
+  spindle::close(fd);
+}
+
+int listen_on(int port) {
+  int fd = spindle::socket(AF_INET, SOCK_STREAM);
+  spindle::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  spindle::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  spindle::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  spindle::listen(fd);
+  return fd;
+}
+
+// One worker: a runtime with its listener. `ready` is called once it listens.
+template <class Ready>
+void worker(int port, bool recv_loop, Ready ready) {
+  spindle::run(
+      [&] {
+        int listener = listen_on(port);
+        std::optional<spindle::BufferRing> ring;
+        if (recv_loop) ring.emplace(4096, 4096);
+        ready();
+        spindle::accept_loop(listener, [&](int fd) {
+          if (ring) {
+            spindle::spin([fd, &ring] { serve_connection_loop(fd, *ring); });
+          } else {
+            spindle::spin([fd] { serve_connection(fd); });
+          }
+        });
+      },
+      spindle::Options{.stack_size = 32 * 1024});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Args args(argc, argv, {"port", "workers", "recv"});
+  const std::string recv = args.str("recv", "single");
+  const bool recv_loop = recv == "loop";
+  const int port = static_cast<int>(args.num("port", 0));
+  const unsigned workers = static_cast<unsigned>(args.num("workers", 1));
+  if (port <= 0 || workers == 0 || (recv != "single" && recv != "loop")) {
+    std::fprintf(stderr, "usage: bench_spindle_echo --port P [--workers N] [--recv single|loop]\n");
+    return 2;
+  }
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+  auto say_ready = [] {
+    std::printf("ready %s\n", std::string(spindle::to_string(spindle::metrics().backend)).c_str());
+    std::fflush(stdout);
+  };
+  std::vector<std::thread> others;
+  for (unsigned i = 1; i < workers; ++i)
+    others.emplace_back([=] { worker(port, recv_loop, [] {}); });
+  worker(port, recv_loop, say_ready);
+  for (auto& t : others) t.join();
+}

@@ -6,8 +6,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
-#include "loop/poll_list.hpp"
 #include "spindle/loop/backend.hpp"
 
 namespace spindle {
@@ -24,7 +24,7 @@ class EpollBackend final : public Backend {
   ~EpollBackend() override;
 
   BackendKind kind() const noexcept override { return BackendKind::epoll; }
-  void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) override;
+  void watch(int fd, std::uint32_t events, WatchMode mode) override;
   void unwatch(int fd) noexcept override;
   void rearm(int fd) override;
   void poll_once(int fd, PollWait* wait) override;
@@ -32,20 +32,13 @@ class EpollBackend final : public Backend {
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return watched_ + waiting_ != 0; }
+  detail::FdRecords& records() noexcept override { return fds_; }
   // For metrics: epoll_pwait2 calls that could block, and pending waits.
   std::uint64_t blocking_waits() const noexcept { return blocking_waits_; }
   std::size_t waiting() const noexcept { return waiting_; }
 
  private:
-  struct FdState {
-    std::uint32_t epoch = 0;
-    bool registered = false;  // known to epoll (armed or disarmed oneshot)
-    bool watched = false;
-    std::uint32_t watch_events = 0;
-    WatchMode mode = WatchMode::level;
-    std::uint64_t token = 0;
-    detail::PollList waits;
-  };
+  using FdState = detail::FdRecord;
 
   // Sets the registration of fd to `events` (ADD or MOD, recovering from a
   // closed-and-reused fd number). Returns 0 or -errno.
@@ -59,7 +52,7 @@ class EpollBackend final : public Backend {
   std::size_t watched_ = 0;
   std::size_t waiting_ = 0;
   std::uint64_t blocking_waits_ = 0;
-  detail::FdTable<FdState> fds_;
+  detail::FdRecords fds_;
   epoll_event events_[256];
 };
 

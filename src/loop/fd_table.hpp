@@ -24,6 +24,27 @@ class FdTable {
     return chunks_[chunk][index % kChunk];
   }
 
+  // Starts loading the entry for `fd` into the cache (a batch of events
+  // prefetches all its entries before dispatching the first). Harmless for
+  // an fd without an entry.
+  void prefetch(int fd) const noexcept {
+    auto index = static_cast<std::size_t>(fd);
+    std::size_t chunk = index / kChunk;
+    if (fd < 0 || chunk >= chunks_.size() || !chunks_[chunk]) return;
+    __builtin_prefetch(&chunks_[chunk][index % kChunk]);
+  }
+
+  // Calls fn(fd, entry) for every entry ever created.
+  template <class Fn>
+  void for_each(Fn&& fn) {
+    for (std::size_t chunk = 0; chunk < chunks_.size(); ++chunk) {
+      if (!chunks_[chunk]) continue;
+      for (std::size_t i = 0; i < kChunk; ++i) {
+        fn(static_cast<int>(chunk * kChunk + i), chunks_[chunk][i]);
+      }
+    }
+  }
+
   // The entry for `fd` if one was ever created, else nullptr. Never allocates.
   Entry* find(int fd) noexcept {
     if (fd < 0) return nullptr;

@@ -6,48 +6,44 @@
 #include <ctime>
 #include <system_error>
 
+#include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
 
 namespace spindle {
 
-namespace {
-
-// Tokens carry the fd and a 30-bit generation (the io_uring backend keeps two
-// tag bits of the 64).
-constexpr std::uint32_t kGenerationMask = (1u << 30) - 1;
-
-std::uint64_t make_token(int fd, std::uint32_t generation) noexcept {
-  return static_cast<std::uint32_t>(fd) | (std::uint64_t{generation & kGenerationMask} << 32);
-}
-
-}  // namespace
-
-struct Loop::WatcherSlot {
-  std::uint32_t generation = 0;
-  std::unique_ptr<WatchOptions> options;  // null: not watched
-};
-
 struct Loop::TimerRecord {
   TimerNode node;  // first: fire_record casts back
-  Loop* loop = nullptr;
-  std::uint32_t slot = 0;
   std::uint32_t generation = 0;
-  std::function<void()> fn;
+  std::uint32_t slot = 0;
   // every(): > 0 makes the timer repeat; firing n is due at origin + n * interval.
   std::int64_t interval_ns = 0;
+  std::function<void()> fn;
+  Loop* loop = nullptr;
   std::function<void(std::uint64_t)> tick;
 };
 
-Loop::Loop(BackendKind kind, const BackendOptions& options)
-    : watchers_(std::make_unique<detail::FdTable<WatcherSlot>>()) {
+Loop::Loop(BackendKind kind, const BackendOptions& options) {
   BackendKind chosen = choose_backend(kind, &backend_reason_);
   backend_ = make_backend(chosen, options);
+  records_ = &backend_->records();
   // Room for the timers of a busy program up front (8 KiB), so the heap's
   // array rarely grows while fibers sleep and time out.
   timers_.reserve(1024);
 }
 
-Loop::~Loop() = default;
+Loop::~Loop() {
+  // The Linux descriptors unwatch their fds first; then the callbacks go
+  // while the loop is whole (they live in the backend's records, which
+  // outlive the rest of the loop).
+  processes_.reset();
+  signals_.reset();
+  replacement_.reset();
+  records_->for_each([](int, detail::FdRecord& record) {
+    record.read = nullptr;
+    record.write = nullptr;
+    record.error = nullptr;
+  });
+}
 
 std::int64_t Loop::now_ns() noexcept {
   timespec ts;
@@ -59,12 +55,12 @@ std::int64_t Loop::now_ns() noexcept {
 
 void* Watcher::data() const noexcept {
   if (loop_ == nullptr) return nullptr;
-  Loop::WatcherSlot* slot = loop_->live_slot(fd_, generation_);
-  return slot != nullptr ? slot->options->data : nullptr;
+  detail::FdRecord* record = loop_->live_record(fd_, generation_);
+  return record != nullptr ? record->data : nullptr;
 }
 
 bool Watcher::active() const noexcept {
-  return loop_ != nullptr && loop_->live_slot(fd_, generation_) != nullptr;
+  return loop_ != nullptr && loop_->live_record(fd_, generation_) != nullptr;
 }
 
 void Watcher::unwatch() noexcept {
@@ -83,21 +79,31 @@ Watcher Watcher::modify(WatchOptions options) {
   return loop_->modify(fd_, std::move(options));
 }
 
-Loop::WatcherSlot* Loop::live_slot(int fd, std::uint32_t generation) const noexcept {
-  WatcherSlot* slot = watchers_->find(fd);
-  if (slot == nullptr || !slot->options || slot->generation != generation) return nullptr;
-  return slot;
+detail::FdRecord* Loop::live_record(int fd, std::uint32_t generation) const noexcept {
+  detail::FdRecord* record = records_->find(fd);
+  if (record == nullptr || !record->has_watcher || record->generation != generation) return nullptr;
+  return record;
 }
 
-void Loop::retire(WatcherSlot& slot) noexcept {
-  if (slot.options.get() == dispatching_) {
-    // Its callback is running: free it once the dispatch returns.
+void Loop::retire(detail::FdRecord& record) noexcept {
+  record.has_watcher = false;
+  ++record.generation;
+  record.data = nullptr;
+  if (&record == dispatching_) {
+    // Its callback is running: its callbacks go once the dispatch returns.
     dispatching_retired_ = true;
-    (void)slot.options.release();
+    replacement_.reset();
   } else {
-    slot.options.reset();
+    record.read = nullptr;
+    record.write = nullptr;
+    record.error = nullptr;
   }
-  slot.generation = (slot.generation + 1) & kGenerationMask;
+}
+
+void Loop::install(detail::FdRecord& record, WatchOptions&& options) noexcept {
+  record.read = std::move(options.read);
+  record.write = std::move(options.write);
+  record.error = std::move(options.error);
 }
 
 Watcher Loop::watch(int fd, WatchOptions options) {
@@ -115,18 +121,27 @@ Watcher Loop::watch(int fd, WatchOptions options) {
   WatchMode mode = options.oneshot          ? WatchMode::oneshot
                    : options.edge_triggered ? WatchMode::edge
                                             : WatchMode::level;
-  WatcherSlot& slot = watchers_->at(fd);
-  auto fresh = std::make_unique<WatchOptions>(std::move(options));
-  if (slot.options) retire(slot);
-  std::uint32_t generation = slot.generation;
-  backend_->watch(fd, events, mode, make_token(fd, generation));  // throws: nothing changed yet
-  slot.options = std::move(fresh);
-  return Watcher(this, fd, generation);
+  detail::FdRecord& record = records_->at(fd);
+  // Replacing the watcher whose callback runs: its callbacks stay put until
+  // it returns, the new ones wait beside them (allocated before anything
+  // changes, so a failure leaves the old watcher as it was).
+  std::unique_ptr<WatchOptions> pending;
+  if (&record == dispatching_) pending = std::make_unique<WatchOptions>(std::move(options));
+  if (record.has_watcher) retire(record);
+  backend_->watch(fd, events, mode);  // throws: the old watcher is gone, no new one
+  record.has_watcher = true;
+  record.data = pending ? pending->data : options.data;
+  if (pending) {
+    replacement_ = std::move(pending);
+  } else {
+    install(record, std::move(options));
+  }
+  return Watcher(this, fd, record.generation);
 }
 
 Watcher Loop::modify(int fd, WatchOptions options) {
-  WatcherSlot* slot = watchers_->find(fd);
-  if (slot == nullptr || !slot->options) {
+  detail::FdRecord* record = records_->find(fd);
+  if (record == nullptr || !record->has_watcher) {
     throw std::system_error(ENOENT, std::system_category(),
                             "modify fd " + std::to_string(fd) + ": not watched");
   }
@@ -135,51 +150,54 @@ Watcher Loop::modify(int fd, WatchOptions options) {
 }
 
 void Loop::unwatch(int fd) noexcept {
-  WatcherSlot* slot = watchers_->find(fd);
-  if (slot == nullptr || !slot->options) return;
+  detail::FdRecord* record = records_->find(fd);
+  if (record == nullptr || !record->has_watcher) return;
   backend_->unwatch(fd);
-  retire(*slot);
+  retire(*record);
 }
 
 void Loop::rearm(int fd) {
-  WatcherSlot* slot = watchers_->find(fd);
-  if (slot == nullptr || !slot->options) return;
+  detail::FdRecord* record = records_->find(fd);
+  if (record == nullptr || !record->has_watcher) return;
   backend_->rearm(fd);
 }
 
-void Loop::on_ready(std::uint64_t token, std::uint32_t events) noexcept {
-  int fd = static_cast<int>(static_cast<std::uint32_t>(token));
-  auto generation = static_cast<std::uint32_t>(token >> 32);
-  WatcherSlot* slot = live_slot(fd, generation);
-  if (slot == nullptr) return;  // stale: unwatched or replaced since it was fetched
-  const WatchOptions* options = slot->options.get();
-  dispatching_ = options;
+void Loop::on_ready(detail::FdRecord& record, int fd, std::uint32_t events) noexcept {
+  if (!record.has_watcher) return;
+  dispatching_ = &record;
   dispatching_retired_ = false;
-  Watcher handle(this, fd, generation);
+  Watcher handle(this, fd, record.generation);
   ++stats_.events_dispatched;
 
   // Each callback may unwatch (or replace) this very watcher: then stop.
   auto call = [&](const std::function<void(Watcher&)>& cb) {
-    if (!cb || dispatching_retired_ || live_slot(fd, generation) == nullptr) return;
+    if (!cb || dispatching_retired_) return;
     cb(handle);
   };
   bool read = (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0;
   bool write = (events & EPOLLOUT) != 0;
   if ((events & EPOLLERR) != 0) {
-    if (options->error) {
-      call(options->error);
+    if (record.error) {
+      call(record.error);
       read = write = false;
     } else {
       read = write = true;
     }
   }
-  if (read) call(options->read);
-  if (write) call(options->write);
+  if (read) call(record.read);
+  if (write) call(record.write);
 
   dispatching_ = nullptr;
   if (dispatching_retired_) {
-    delete options;
     dispatching_retired_ = false;
+    if (replacement_) {
+      install(record, std::move(*replacement_));
+      replacement_.reset();
+    } else {
+      record.read = nullptr;
+      record.write = nullptr;
+      record.error = nullptr;
+    }
   }
 }
 
@@ -221,28 +239,53 @@ void Loop::fire_repeating(TimerRecord& record) noexcept {
   if (record.generation == generation) record.tick = std::move(tick);
 }
 
-Loop::TimerRecord& Loop::acquire_timer_record() {
-  if (free_timer_records_.empty()) {
-    auto record = std::make_unique<TimerRecord>();
-    record->loop = this;
-    record->slot = static_cast<std::uint32_t>(timer_records_.size());
-    record->node.fire = &Loop::fire_record;
-    timer_records_.push_back(std::move(record));
-    free_timer_records_.reserve(timer_records_.size());
-    free_timer_records_.push_back(timer_records_.back()->slot);
-  }
-  return *timer_records_[free_timer_records_.back()];
+namespace {
+constexpr std::uint32_t kTimerChunk = 256;
 }
 
-Timer Loop::at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn) {
+void Loop::add_timer_records() {
+  // A chunk at a time: records sit side by side, and setting a timer
+  // allocates once per kTimerChunk new slots at most.
+  auto chunk = std::make_unique<TimerRecord[]>(kTimerChunk);
+  free_timer_records_.reserve(timer_records_ + kTimerChunk);  // fire/cancel never allocate
+  timer_chunks_.push_back(std::move(chunk));
+  TimerRecord* records = timer_chunks_.back().get();
+  for (std::uint32_t i = 0; i < kTimerChunk; ++i) {
+    records[i].loop = this;
+    records[i].slot = timer_records_ + i;
+    records[i].node.fire = &Loop::fire_record;
+  }
+  // Lowest slot on top: used first.
+  for (std::uint32_t i = kTimerChunk; i-- > 0;) free_timer_records_.push_back(timer_records_ + i);
+  timer_records_ += kTimerChunk;
+}
+
+inline Loop::TimerRecord& Loop::acquire_timer_record() {
+  if (free_timer_records_.empty()) add_timer_records();
+  std::uint32_t slot = free_timer_records_.back();
+  return timer_chunks_[slot / kTimerChunk][slot % kTimerChunk];
+}
+
+Loop::TimerRecord* Loop::timer_record(Timer timer) const noexcept {
+  if (timer.slot_ >= timer_records_) return nullptr;
+  TimerRecord& record = timer_chunks_[timer.slot_ / kTimerChunk][timer.slot_ % kTimerChunk];
+  if (record.generation != timer.generation_ || !record.node.queued()) return nullptr;
+  return &record;
+}
+
+Timer Loop::set_once(std::int64_t deadline_ns, std::function<void()>&& fn) {
   TimerRecord& record = acquire_timer_record();
-  record.node.deadline_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
-  record.interval_ns = 0;
+  record.node.deadline_ns = deadline_ns;
   timers_.push(&record.node);  // may throw (allocation): the record stays free
   free_timer_records_.pop_back();
   record.fn = std::move(fn);
   return Timer(record.slot, record.generation);
+}
+
+Timer Loop::at(std::chrono::steady_clock::time_point deadline, std::function<void()> fn) {
+  return set_once(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
+      std::move(fn));
 }
 
 Timer Loop::every(std::chrono::nanoseconds interval, std::function<void(std::uint64_t)> fn) {
@@ -261,9 +304,9 @@ Timer Loop::every(std::chrono::nanoseconds interval, std::function<void(std::uin
 }
 
 bool Loop::reschedule(Timer timer, std::chrono::steady_clock::time_point deadline) noexcept {
-  if (timer.slot_ >= timer_records_.size()) return false;
-  TimerRecord& record = *timer_records_[timer.slot_];
-  if (record.generation != timer.generation_ || !record.node.queued()) return false;
+  TimerRecord* found = timer_record(timer);
+  if (found == nullptr) return false;
+  TimerRecord& record = *found;
   timers_.remove(&record.node);
   record.node.deadline_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
@@ -272,10 +315,9 @@ bool Loop::reschedule(Timer timer, std::chrono::steady_clock::time_point deadlin
 }
 
 std::optional<std::chrono::steady_clock::time_point> Loop::due(Timer timer) const noexcept {
-  if (timer.slot_ >= timer_records_.size()) return std::nullopt;
-  const TimerRecord& record = *timer_records_[timer.slot_];
-  if (record.generation != timer.generation_ || !record.node.queued()) return std::nullopt;
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record.node.deadline_ns));
+  const TimerRecord* record = timer_record(timer);
+  if (record == nullptr) return std::nullopt;
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(record->node.deadline_ns));
 }
 
 bool Loop::reschedule(Timer timer, std::chrono::nanoseconds delay) noexcept {
@@ -285,19 +327,20 @@ bool Loop::reschedule(Timer timer, std::chrono::nanoseconds delay) noexcept {
 }
 
 Timer Loop::after(std::chrono::nanoseconds delay, std::function<void()> fn) {
-  if (delay.count() < 0) delay = std::chrono::nanoseconds(0);
-  return at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(now_ns()) + delay),
-            std::move(fn));
+  return set_once(now_ns() + (delay.count() < 0 ? 0 : delay.count()), std::move(fn));
 }
 
 bool Loop::cancel(Timer timer) noexcept {
-  if (timer.slot_ >= timer_records_.size()) return false;
-  TimerRecord& record = *timer_records_[timer.slot_];
-  if (record.generation != timer.generation_ || !record.node.queued()) return false;
+  TimerRecord* found = timer_record(timer);
+  if (found == nullptr) return false;
+  TimerRecord& record = *found;
   timers_.remove(&record.node);
-  record.fn = nullptr;
-  record.tick = nullptr;  // empty while its own callback runs (fire_repeating)
-  record.interval_ns = 0;
+  if (record.interval_ns > 0) {
+    record.tick = nullptr;  // empty while its own callback runs (fire_repeating)
+    record.interval_ns = 0;
+  } else {
+    record.fn = nullptr;
+  }
   record.generation++;
   free_timer_records_.push_back(record.slot);
   return true;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
 #include "spindle/loop/backend.hpp"
 
@@ -14,7 +15,8 @@ namespace spindle {
 // Backend over one io_uring. Operations are SQEs whose user_data is the
 // address of their Completion; watchers are POLL_ADD requests (multishot for
 // edge-triggered, single-shot re-armed after each dispatch for level, single
-// shot for oneshot) whose user_data is the watcher's token, tagged. SQEs are
+// shot for oneshot) whose user_data is the fd and the epoch of its watch,
+// tagged. SQEs are
 // queued and submitted in one system call by the next wait().
 //
 // The ring is set up with SINGLE_ISSUER | DEFER_TASKRUN where the kernel has
@@ -29,7 +31,7 @@ class UringBackend final : public Backend {
   ~UringBackend() override;
 
   BackendKind kind() const noexcept override { return BackendKind::io_uring; }
-  void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) override;
+  void watch(int fd, std::uint32_t events, WatchMode mode) override;
   void unwatch(int fd) noexcept override;
   void rearm(int fd) override;
   void poll_once(int fd, PollWait* wait) override;
@@ -41,6 +43,7 @@ class UringBackend final : public Backend {
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return in_flight_ != 0 || watched_ != 0; }
+  detail::FdRecords& records() noexcept override { return fds_; }
 
   // An SQE whose completion will be delivered to `c`; never null (submits
   // when the queue is full). Throws std::system_error if submitting fails.
@@ -75,19 +78,16 @@ class UringBackend final : public Backend {
   std::size_t in_flight() const noexcept { return in_flight_; }
 
  private:
-  struct FdState {
-    bool watched = false;
-    bool armed = false;
-    std::uint32_t events = 0;
-    WatchMode mode = WatchMode::level;
-    std::uint64_t token = 0;
-  };
+  using FdState = detail::FdRecord;
 
   io_uring_sqe* get_sqe();
   void arm_waker();
+  // Queues the poll request of the watch on `fd` (single or multishot).
+  void arm(int fd, FdState& st, bool multishot);
   void dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags,
                 ReadinessSink& sink);
   int drain(ReadinessSink& sink);
+  void prefetch_records() noexcept;
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;
@@ -98,7 +98,7 @@ class UringBackend final : public Backend {
   std::atomic<bool> wake_pending_{false};
   std::size_t in_flight_ = 0;  // tracked completions not yet delivered
   std::size_t watched_ = 0;
-  detail::FdTable<FdState> fds_;
+  detail::FdRecords fds_;
 };
 
 }  // namespace spindle

@@ -408,6 +408,30 @@ TEST(WatcherCallbacks, ModifyInsideItsOwnReadSkipsTheOldWrite) {
   EXPECT_EQ(text, "rR");
 }
 
+// The callbacks live inline in the loop's per-fd record: a callback that
+// unwatches or replaces its own watcher keeps its captured state (here a
+// heap-allocated string, which ASan watches) until it returns.
+TEST(WatcherCallbacks, CapturedStateLastsUntilTheCallbackReturns) {
+  Loop loop;
+  Fds s = make_socketpair();
+  put(s.b);
+  std::string seen;
+  int replaced_calls = 0;
+  std::string name(100, 'n');
+  loop.watch(s.a, {.read = [&, name](Watcher& w) {
+                     w.modify({.read = [&, name](Watcher& w2) {
+                       ++replaced_calls;
+                       w2.unwatch();
+                       seen += name.substr(0, 2);  // after its own unwatch
+                     }});
+                     seen += name.substr(0, 1);  // after its own replacement
+                   }});
+  turn_until(loop, [&] { return replaced_calls > 0; });
+  for (int i = 0; i < 3; ++i) loop.run_once(5ms);
+  EXPECT_EQ(seen, "nnn");
+  EXPECT_EQ(replaced_calls, 1);
+}
+
 // An event fetched for the old watcher in the same round never reaches the
 // callbacks that modify installed: they run from a later turn only.
 TEST(WatcherStale, ModifyOfAnotherReadyFdDropsItsFetchedEvent) {

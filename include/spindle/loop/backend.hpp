@@ -9,6 +9,13 @@
 
 namespace spindle {
 
+namespace detail {
+struct FdRecord;
+template <class Entry>
+class FdTable;
+using FdRecords = FdTable<FdRecord>;
+}  // namespace detail
+
 // One pending kernel operation or readiness wait, embedded in whoever waits
 // for it (usually a fiber's stack frame): backends allocate nothing per
 // operation. The callback runs on the loop's thread, from Backend::wait().
@@ -33,10 +40,12 @@ enum class WatchMode : std::uint8_t {
   oneshot,  // reported once, then disarmed until Backend::rearm
 };
 
-// Receives the readiness events of watched descriptors from Backend::wait().
+// Receives the readiness events of watched descriptors from Backend::wait():
+// `record` is the descriptor's entry in Backend::records(), whose watch is
+// current (the backend drops stale events).
 class ReadinessSink {
  public:
-  virtual void on_ready(std::uint64_t token, std::uint32_t events) noexcept = 0;
+  virtual void on_ready(detail::FdRecord& record, int fd, std::uint32_t events) noexcept = 0;
 
  protected:
   ~ReadinessSink() = default;
@@ -49,10 +58,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual BackendKind kind() const noexcept = 0;
 
-  // Starts or replaces persistent readiness interest in `fd`; `token` comes
-  // back with each event. Throws std::system_error (EBUSY if fibers are
-  // waiting on the same fd through poll_once).
-  virtual void watch(int fd, std::uint32_t events, WatchMode mode, std::uint64_t token) = 0;
+  // Starts or replaces persistent readiness interest in `fd`; its events go
+  // to the sink with the fd's record. Throws std::system_error (EBUSY if
+  // fibers are waiting on the same fd through poll_once).
+  virtual void watch(int fd, std::uint32_t events, WatchMode mode) = 0;
   // Ends interest in `fd`. Idempotent. No event of the old watch is
   // delivered after this returns.
   virtual void unwatch(int fd) noexcept = 0;
@@ -79,6 +88,11 @@ class Backend {
 
   // Whether anything is in flight that only wait() can complete.
   virtual bool busy() const noexcept = 0;
+
+  // The per-descriptor records (src/loop/fd_record.hpp): the backend keeps
+  // its registration state in them and the Loop its watcher, side by side,
+  // so that an event costs one lookup. Internal to the loop layer.
+  virtual detail::FdRecords& records() noexcept = 0;
 };
 
 // Whether this process may use io_uring, and if not, why.

@@ -29,8 +29,6 @@ class Child;
 struct WatchOptions;
 
 namespace detail {
-template <class Entry>
-class FdTable;
 class SignalSet;
 class ProcessTable;
 // Defined with the types they delete (signal.cpp, spawn.cpp), so that
@@ -224,22 +222,30 @@ class Loop : private ReadinessSink {
 
  private:
   friend class Watcher;
-  struct WatcherSlot;
   struct TimerRecord;
 
-  void on_ready(std::uint64_t token, std::uint32_t events) noexcept override;
-  WatcherSlot* live_slot(int fd, std::uint32_t generation) const noexcept;
-  void retire(WatcherSlot& slot) noexcept;
+  void on_ready(detail::FdRecord& record, int fd, std::uint32_t events) noexcept override;
+  detail::FdRecord* live_record(int fd, std::uint32_t generation) const noexcept;
+  void retire(detail::FdRecord& record) noexcept;
+  void install(detail::FdRecord& record, WatchOptions&& options) noexcept;
   static void fire_record(TimerNode* node) noexcept;
 
   std::unique_ptr<Backend> backend_;
   std::string backend_reason_;
   TimerHeap timers_;
-  std::unique_ptr<detail::FdTable<WatcherSlot>> watchers_;
-  std::vector<std::unique_ptr<TimerRecord>> timer_records_;
+  detail::FdRecords* records_ = nullptr;  // the backend's, holding the watchers
+  // Timer records in chunks that never move (a Timer names one by its slot);
+  // freed slots are reused last-in first-out.
+  std::vector<std::unique_ptr<TimerRecord[]>> timer_chunks_;
+  std::uint32_t timer_records_ = 0;  // slots created
   std::vector<std::uint32_t> free_timer_records_;
-  const WatchOptions* dispatching_ = nullptr;  // the watcher whose callback runs
+  // The record whose callback runs, and whether its watcher was retired
+  // meanwhile: its callbacks are destroyed only after they return.
+  detail::FdRecord* dispatching_ = nullptr;
   bool dispatching_retired_ = false;
+  // A watcher that replaced the dispatching one from inside its callback:
+  // installed into the record once the callback returns.
+  std::unique_ptr<WatchOptions> replacement_;
   std::atomic<bool> stop_requested_{false};
   bool running_ = false;
   LoopStats stats_;
@@ -248,6 +254,9 @@ class Loop : private ReadinessSink {
   std::unique_ptr<detail::ProcessTable, detail::ProcessTableDeleter> processes_;
 
   TimerRecord& acquire_timer_record();
+  void add_timer_records();
+  Timer set_once(std::int64_t deadline_ns, std::function<void()>&& fn);
+  TimerRecord* timer_record(Timer timer) const noexcept;
   static void fire_repeating(TimerRecord& record) noexcept;
 };
 

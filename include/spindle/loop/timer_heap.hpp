@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace spindle {
 
@@ -21,38 +20,60 @@ struct TimerNode {
 };
 
 // Insert, cancel and pop are O(log n) with a 4-ary heap (shallower than a
-// binary one, and its children share cache lines), and the node records its
-// own position so cancel needs no search. A million timers cost 8 MB of
-// pointers. Not thread-safe: one heap per loop.
+// binary one). The heap's array holds each node's deadline next to its
+// pointer (16 bytes), so comparisons read the array only (a node is read
+// for ties alone), and it is laid out so that the four children of a node
+// share one 64-byte cache line. The node records its own position, so
+// cancel needs no search. A million timers cost 16 MB of array. A node's
+// deadline_ns must not change while it is queued. Not thread-safe: one heap
+// per loop.
 class TimerHeap {
  public:
-  bool empty() const noexcept { return heap_.empty(); }
-  std::size_t size() const noexcept { return heap_.size(); }
-  TimerNode* top() const noexcept { return heap_.empty() ? nullptr : heap_.front(); }
+  TimerHeap() noexcept = default;
+  ~TimerHeap();
+  TimerHeap(const TimerHeap&) = delete;
+  TimerHeap& operator=(const TimerHeap&) = delete;
 
-  // Queues a node that is not queued. May allocate (the heap's array grows).
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  TimerNode* top() const noexcept { return size_ == 0 ? nullptr : entries_[kRoot].node; }
+
+  // Queues a node that is not queued. May allocate (the heap's array grows);
+  // throws std::bad_alloc, and then the node stays unqueued.
   void push(TimerNode* node);
   // Removes a queued node; a node that is not queued is left alone.
   void remove(TimerNode* node) noexcept;
   // Removes and returns the earliest node, or nullptr.
   TimerNode* pop() noexcept;
-  void reserve(std::size_t n) { heap_.reserve(n); }
+  // Makes room for `n` nodes. Throws std::bad_alloc.
+  void reserve(std::size_t n);
   // The sequence number the next push() will get.
   std::uint64_t next_sequence() const noexcept { return next_sequence_; }
 
  private:
-  bool before(const TimerNode* a, const TimerNode* b) const noexcept {
-    return a->deadline_ns < b->deadline_ns ||
-           (a->deadline_ns == b->deadline_ns && a->sequence < b->sequence);
-  }
-  void place(std::size_t i, TimerNode* node) noexcept {
-    heap_[i] = node;
-    node->index = i;
-  }
-  void sift_up(std::size_t i, TimerNode* node) noexcept;
-  void sift_down(std::size_t i, TimerNode* node) noexcept;
+  struct Entry {
+    std::int64_t deadline_ns;
+    TimerNode* node;
+  };
+  // The root's index: with three unused entries in front, the children of
+  // entry i, at 4 * i - 8 ... 4 * i - 5, start on a multiple of four entries.
+  static constexpr std::size_t kRoot = 3;
 
-  std::vector<TimerNode*> heap_;
+  static bool before(const Entry& a, const Entry& b) noexcept {
+    return a.deadline_ns < b.deadline_ns ||
+           (a.deadline_ns == b.deadline_ns && a.node->sequence < b.node->sequence);
+  }
+  void place(std::size_t i, const Entry& e) noexcept {
+    entries_[i] = e;
+    e.node->index = i;
+  }
+  void sift_up(std::size_t i, Entry e) noexcept;
+  void sift_down(std::size_t i, Entry e) noexcept;
+  void grow(std::size_t capacity);
+
+  Entry* entries_ = nullptr;  // 64-byte aligned; kRoot + capacity_ entries
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
   std::uint64_t next_sequence_ = 0;
 };
 

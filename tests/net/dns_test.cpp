@@ -266,7 +266,10 @@ std::pair<std::string, std::string> hosts_entry() {
 }
 
 TEST(Dns, HonoursEtcHosts) {
-  auto [ip, name] = hosts_entry();
+  // Plain variables: Clang 14 cannot capture structured bindings.
+  const std::pair<std::string, std::string> entry = hosts_entry();
+  const std::string& ip = entry.first;
+  const std::string& name = entry.second;
   if (name.empty()) GTEST_SKIP() << "/etc/hosts lists no name";
   spindle::run([&] {
     Blackhole hole;  // a lookup that reached a server would time out

@@ -40,6 +40,11 @@ class Deadline {
   explicit constexpr operator bool() const noexcept { return ns_ != 0; }
   // Nanoseconds on CLOCK_MONOTONIC; 0 means none.
   constexpr std::int64_t ns() const noexcept { return ns_; }
+  // The same point as a steady_clock time (for the sync layer's
+  // wait_until); meaningless when there is no deadline.
+  std::chrono::steady_clock::time_point time_point() const noexcept {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns_));
+  }
   // The earlier of two deadlines (none counts as infinitely late).
   friend constexpr Deadline earlier(Deadline a, Deadline b) noexcept {
     if (!a) return b;

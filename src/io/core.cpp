@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string_view>
 
@@ -139,6 +140,20 @@ State::~State() {
     ::close(r);
     ::close(w);
   }
+}
+
+void State::update_hints(int fd, std::uint8_t clear, std::uint8_t set) noexcept {
+  if (fd < 0) return;
+  auto i = static_cast<std::size_t>(fd);
+  if (i >= hints.size()) {
+    if (set == 0) return;
+    try {
+      hints.resize(std::max<std::size_t>(i + 1, 64) * 2, 0);
+    } catch (const std::bad_alloc&) {
+      return;  // no hint: the SQE path
+    }
+  }
+  hints[i] = static_cast<std::uint8_t>((hints[i] & ~clear) | set);
 }
 
 State& state_of(Scheduler& s) {

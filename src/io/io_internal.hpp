@@ -90,8 +90,18 @@ struct State {
   // Fire-and-forget operations, per fd (async.cpp owns them).
   void* async = nullptr;
   void (*async_destroy)(void*) noexcept = nullptr;
+  // io_uring: what the stream operations learnt about each fd (kHint*
+  // bits), for trying the system call before the SQE. Only a guess: a
+  // stale bit (an fd closed behind spindle's back and reused) costs a
+  // system call or an SQE, never a wrong result.
+  std::vector<std::uint8_t> hints;
 
   ~State();
+  std::uint8_t hint(int fd) const noexcept {
+    return static_cast<std::size_t>(fd) < hints.size() ? hints[static_cast<std::size_t>(fd)] : 0;
+  }
+  // Clears the bits `clear`, then sets the bits `set`, of fd's hints.
+  void update_hints(int fd, std::uint8_t clear, std::uint8_t set) noexcept;
   int fixed(int fd) const noexcept {
     return fixed_used != 0 && fd >= 0 && static_cast<std::size_t>(fd) < fixed_slot.size()
                ? fixed_slot[static_cast<std::size_t>(fd)]
@@ -144,6 +154,25 @@ inline void use_fixed(Op& op, io_uring_sqe* sqe, int fd) noexcept {
     sqe->fd = slot;
     sqe->flags |= IOSQE_FIXED_FILE;
   }
+}
+
+// io_uring fast path hints (State::hints).
+inline constexpr std::uint8_t kHintReadReady = 1;  // the last read filled its buffer
+inline constexpr std::uint8_t kHintNoNowait = 2;   // RWF_NOWAIT is refused (a regular file)
+inline constexpr std::uint8_t kHintWriting = 4;    // the last stream op on the fd was a write
+
+// io_uring: a stream read or write that can complete at once is done by a
+// non-blocking system call (`attempt`, returning the result or -errno)
+// without an SQE, so the fiber does not wait a scheduler round for it.
+// Returns the result, or kGoToRing when the call would block (EAGAIN), was
+// interrupted or is not possible: the caller then submits the SQE. The
+// attempt is made only when `likely`.
+inline constexpr ssize_t kGoToRing = -100001;
+template <class Attempt>
+ssize_t attempt_first(Op& op, bool likely, Attempt&& attempt) {
+  if (op.uring == nullptr || !likely) return kGoToRing;
+  ssize_t n = attempt();
+  return n == -EAGAIN || n == -EINTR || n == -EOPNOTSUPP ? kGoToRing : n;
 }
 
 // io_uring: one SQE filled by `prep`, waited for (interruptibly: a

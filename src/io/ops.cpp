@@ -72,22 +72,71 @@ unsigned len32(std::size_t n) noexcept {
   return static_cast<unsigned>(std::min<std::size_t>(n, UINT_MAX));
 }
 
+namespace {
+
+// io_uring: when a stream operation is tried as a system call before its
+// SQE (attempt_first). A system call costs as much as the io_uring_enter
+// that submits a whole round of SQEs, so the call is made only where it
+// saves a wait:
+// - a read after a read that filled its buffer (more is probably there);
+// - a write after a write on the same fd (a stream being written: the call
+//   nearly always completes, and the fiber writes on without waiting a
+//   round per write). A write after a read (request / response) goes to
+//   the ring: its fiber waits for the next request anyway, so the SQE
+//   rides along with the round's others for free.
+bool read_likely(Op& op, int fd) noexcept {
+  return op.uring != nullptr && (op.st->hint(fd) & kHintReadReady) != 0;
+}
+ssize_t note_read(Op& op, int fd, ssize_t n, std::size_t asked) noexcept {
+  if (op.uring != nullptr) {
+    bool full = n > 0 && static_cast<std::size_t>(n) == asked;
+    op.st->update_hints(fd, kHintReadReady | kHintWriting, full ? kHintReadReady : 0);
+  }
+  return n;
+}
+bool write_likely(Op& op, int fd) noexcept {
+  return op.uring != nullptr && (op.st->hint(fd) & kHintWriting) != 0;
+}
+ssize_t note_write(Op& op, int fd, ssize_t n) noexcept {
+  if (op.uring != nullptr) op.st->update_hints(fd, 0, kHintWriting);
+  return n;
+}
+// Buffered writes to regular files refuse RWF_NOWAIT on most file systems:
+// such an fd is not tried again.
+ssize_t uring_nowait_writev(Op& op, int fd, const iovec* iov, int count) noexcept {
+  ssize_t n = errno_result(::pwritev2(fd, iov, count, -1, RWF_NOWAIT));
+  if (n == -EOPNOTSUPP) op.st->update_hints(fd, 0, kHintNoNowait);
+  return n;
+}
+
+}  // namespace
+
 ssize_t read_core(Op& op, int fd, std::span<std::byte> b, std::uint64_t offset) {
   iovec iov{b.data(), b.size()};
-  return perform(
+  ssize_t n = attempt_first(op, read_likely(op, fd), [&] {
+    return errno_result(::preadv2(fd, &iov, 1, as_off(offset), RWF_NOWAIT));
+  });
+  if (n != kGoToRing) return note_read(op, fd, n, b.size());
+  n = perform(
       op, fd, kReadable,
       [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, b.data(), len32(b.size()), offset); },
       [&] { return nowait_readv(fd, &iov, 1, offset); },
       [&] { return blocking_readv(fd, &iov, 1, offset); });
+  return note_read(op, fd, n, b.size());
 }
 
 ssize_t write_core(Op& op, int fd, std::span<const std::byte> b, std::uint64_t offset) {
   iovec iov{const_cast<std::byte*>(b.data()), b.size()};
-  return perform(
+  bool likely =
+      offset == kNoOffset && write_likely(op, fd) && (op.st->hint(fd) & kHintNoNowait) == 0;
+  ssize_t n = attempt_first(op, likely, [&] { return uring_nowait_writev(op, fd, &iov, 1); });
+  if (n != kGoToRing) return note_write(op, fd, n);
+  n = perform(
       op, fd, kWritable,
       [&](io_uring_sqe* sqe) { io_uring_prep_write(sqe, fd, b.data(), len32(b.size()), offset); },
       [&] { return nowait_writev(fd, &iov, 1, offset); },
       [&] { return blocking_writev(fd, &iov, 1, offset); });
+  return note_write(op, fd, n);
 }
 
 ssize_t readv_core(Op& op, int fd, std::span<const iovec> v, std::uint64_t offset) {
@@ -182,19 +231,26 @@ ssize_t gather_all(std::span<const iovec> v, std::uint64_t offset, One&& one) {
 
 ssize_t recv_core(Op& op, int fd, std::span<std::byte> b, int flags) {
   auto attempt = [&] { return errno_result(::recv(fd, b.data(), b.size(), flags | MSG_DONTWAIT)); };
-  return perform(
+  // MSG_WAITALL asks the kernel to wait for the whole buffer: no early try.
+  ssize_t n = attempt_first(op, (flags & MSG_WAITALL) == 0 && read_likely(op, fd), attempt);
+  if (n != kGoToRing) return note_read(op, fd, n, b.size());
+  n = perform(
       op, fd, kReadable,
       [&](io_uring_sqe* sqe) { io_uring_prep_recv(sqe, fd, b.data(), b.size(), flags); }, attempt,
       attempt);
+  return note_read(op, fd, n, b.size());
 }
 
 ssize_t send_core(Op& op, int fd, std::span<const std::byte> b, int flags) {
   flags |= MSG_NOSIGNAL;
   auto attempt = [&] { return errno_result(::send(fd, b.data(), b.size(), flags | MSG_DONTWAIT)); };
-  return perform(
+  ssize_t n = attempt_first(op, write_likely(op, fd), attempt);
+  if (n != kGoToRing) return note_write(op, fd, n);
+  n = perform(
       op, fd, kWritable,
       [&](io_uring_sqe* sqe) { io_uring_prep_send(sqe, fd, b.data(), b.size(), flags); }, attempt,
       attempt);
+  return note_write(op, fd, n);
 }
 
 ssize_t recvmsg_core(Op& op, int fd, msghdr& m, int flags) {
@@ -466,6 +522,7 @@ ssize_t mkdirat_core(Op& op, int dirfd, const char* path, mode_t mode) {
 
 ssize_t close_core(Op& op, int fd) {
   unregister_fd(fd);
+  op.st->update_hints(fd, kHintReadReady | kHintNoNowait | kHintWriting, 0);
   if (op.uring == nullptr) {
     // close(2) releases the descriptor even when it reports an error; never retry.
     return errno_result(::close(fd));

@@ -2,12 +2,15 @@
 // (socket, bind, listen, accept_loop, recv, send): one fiber per
 // connection that receives into a buffer on its stack and sends it back.
 //
-//   bench_spindle_echo --port P [--workers N]
+//   bench_spindle_echo --port P [--workers N] [--recv single|loop]
 //
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
 // it is killed. Each worker is one runtime (one thread, its own ring or
 // epoll set) with its own SO_REUSEPORT listener, so the kernel spreads the
-// connections over the workers; the benchmark runs one.
+// connections over the workers; the benchmark runs one. --recv loop
+// receives with a multishot recv_loop per connection from one buffer ring
+// per worker instead of one recv per message (for comparison; the
+// benchmark uses single).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -51,6 +51,14 @@ def figures(conns: int, suffix: str) -> list[Figure]:
             lower_is_better=True,
             runs=runs(conns, "p99_us"),
         ),
+        Figure(
+            name=f"echo-cpu-ns{suffix}",
+            title=f"TCP echo, {conns:,} connections: the server's CPU time (user + system) per "
+                  "round trip",
+            unit="ns/msg",
+            lower_is_better=True,
+            runs=runs(conns, "server_cpu_ns_per_msg"),
+        ),
     ]
 
 
@@ -64,10 +72,13 @@ BENCHMARK = Benchmark(
         "echo (checked byte for byte) and sends the next at once: one message in flight per "
         f"connection. After {WARMUP:g} s of warm-up it counts for {SECONDS:g} s the round trips "
         "(messages per second) and times each one (send to the last byte back) for the 99th "
-        "percentile. The same client runs every server, which it starts itself; both figures "
-        f"of a connection count come from one run. `echo-msgs` / `echo-p99-us`: {CONNS[0]} "
-        f"connections; `-1000`: {CONNS[1]:,}. On a 2-core machine the client has one core to "
-        "itself, so the fastest servers can be limited by the client."
+        "percentile, and reads the server's CPU time (user + system, /proc/PID/stat) over the "
+        "same window: `echo-cpu-ns` is that per round trip, the server's efficiency, which a "
+        "busy machine disturbs less than the rate. The same client runs every server, which "
+        "it starts itself; the figures of a connection count come from one run. `echo-msgs`, "
+        f"`echo-p99-us`, `echo-cpu-ns`: {CONNS[0]} connections; `-1000`: {CONNS[1]:,}. The "
+        "client does as much work per message as the server (a send and a receive), so the "
+        "fastest servers are limited by the client: compare them by `echo-cpu-ns`."
     ),
     figures=[*figures(CONNS[0], ""), *figures(CONNS[1], "-1000")],
 )

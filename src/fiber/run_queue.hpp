@@ -24,6 +24,23 @@ class RunQueue {
     head_ = f;
     if (tail_ == nullptr) tail_ = f;
   }
+  // pop_front() then push_back(f) in one step (a yield): the fiber that runs
+  // next, or nullptr (and f not queued) if the queue was empty.
+  FiberControl* rotate(FiberControl* f) noexcept {
+    FiberControl* first = head_;
+    if (first == nullptr) return nullptr;
+    FiberControl* second = first->next;
+    first->next = nullptr;
+    f->next = nullptr;
+    if (second == nullptr) {
+      head_ = f;  // the usual two-fiber ping-pong: the queue is just f
+    } else {
+      head_ = second;
+      tail_->next = f;
+    }
+    tail_ = f;
+    return first;
+  }
   FiberControl* pop_front() noexcept {
     FiberControl* f = head_;
     if (f == nullptr) return nullptr;

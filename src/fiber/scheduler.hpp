@@ -210,7 +210,18 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 inline void Scheduler::yield_running() {
   FiberControl* self = running_;
   checkpoint(self);
-  if (ready_.empty() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work())) {
+  if ((switches_ + 1) % kPollInterval != 0) {
+    // The fast path of switch_away, with the queue rotated in one step.
+    ++switches_;
+    FiberControl* next = ready_.rotate(self);
+    if (next == nullptr) return;  // nobody else to run: keep going
+    self->state = FiberState::ready;
+    next->state = FiberState::running;
+    running_ = next;
+    context::jump(self->exec, next->exec);
+    return;
+  }
+  if (ready_.empty() && !loop_.has_work()) {
     ++switches_;
     return;  // nobody else to run and nothing to poll: keep going
   }

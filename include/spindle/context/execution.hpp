@@ -63,12 +63,23 @@ struct Execution {
 };
 
 // Parks the running context's exception state in `from` and installs `to`'s.
-inline void swap_exception_state(Execution& from, const Execution& to) noexcept {
+// The saved fields of a running context are kept empty (installing clears
+// them), so the usual switch, with no exception in flight on either side, is
+// five loads and no store.
+inline void swap_exception_state(Execution& from, Execution& to) noexcept {
   detail::CxxExceptionGlobals* g = detail::cxx_exception_globals();
-  from.caught_exceptions = g->caught_exceptions;
-  from.uncaught_exceptions = g->uncaught_exceptions;
+  void* caught = g->caught_exceptions;
+  unsigned int uncaught = g->uncaught_exceptions;
+  if ((caught == nullptr) & (uncaught == 0) & (to.caught_exceptions == nullptr) &
+      (to.uncaught_exceptions == 0)) [[likely]] {
+    return;
+  }
+  from.caught_exceptions = caught;
+  from.uncaught_exceptions = uncaught;
   g->caught_exceptions = to.caught_exceptions;
   g->uncaught_exceptions = to.uncaught_exceptions;
+  to.caught_exceptions = nullptr;
+  to.uncaught_exceptions = 0;
 }
 
 // Switches from `from` to `to`, each with its own C++ exception state.

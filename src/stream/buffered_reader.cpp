@@ -66,8 +66,11 @@ std::size_t BufferedReader::scan(std::string_view delim, const char* what) {
       const void* hit = dlen == 1 ? std::memchr(base + from, delim[0], end_ - from)
                                   : ::memmem(base + from, end_ - from, delim.data(), dlen);
       if (hit != nullptr) {
+        auto at = static_cast<std::size_t>(static_cast<const char*>(hit) - base);
+        // A buffer larger than the limit may hold a whole line that is too long.
+        if (at - begin_ > options_.max_line) throw_too_long(what, options_.max_line);
         scanned_ = 0;
-        return static_cast<std::size_t>(static_cast<const char*>(hit) - base) + dlen;
+        return at + dlen;
       }
       // A delimiter may straddle this read and the next one.
       std::size_t unread = end_ - begin_;
@@ -81,7 +84,7 @@ std::size_t BufferedReader::scan(std::string_view delim, const char* what) {
   }
 }
 
-std::optional<std::string_view> BufferedReader::read_line() {
+std::optional<std::string_view> BufferedReader::read_line_slow() {
   std::size_t to = scan("\n", "read_line");
   if (to == kNone) return std::nullopt;
   std::string_view line = take(to);

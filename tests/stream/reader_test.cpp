@@ -93,6 +93,22 @@ TEST(BufferedReader, LineLongerThanTheLimitIsAnErrorThatLosesNothing) {
   });
 }
 
+TEST(BufferedReader, LineLimitWhenTheBufferIsLargerThanTheLimit) {
+  spindle::run([] {
+    MemoryStream s{.data = "0123456789\n01234567890\n" + std::string(100, 'w') + "|",
+                   .chunk = 4096};
+    spindle::BufferedReader r(s, {.buffer_size = 1024, .max_line = 10});
+    EXPECT_EQ(r.read_line(), "0123456789");
+    expect_errno(
+        EMSGSIZE, [&] { (void)r.read_line(); }, "read_line: line longer than 10 bytes");
+    EXPECT_EQ(r.read_exact(12), "01234567890\n");
+    expect_errno(
+        EMSGSIZE, [&] { (void)r.read_until('|'); }, "read_until");
+    expect_errno(
+        EMSGSIZE, [&] { (void)r.read_line(); }, "read_line");  // no newline at all
+  });
+}
+
 TEST(BufferedReader, LineLimitOnAnEndlessPipe) {
   spindle::run([] {
     auto pipe = spindle::open_pipe();

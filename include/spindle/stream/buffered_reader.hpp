@@ -61,7 +61,17 @@ class BufferedReader {
   // A line longer than max_line throws std::system_error(EMSGSIZE,
   // "read_line: line longer than N bytes"); nothing is consumed, so the
   // bytes can still be had with read_some / read_exact.
-  std::optional<std::string_view> read_line();
+  std::optional<std::string_view> read_line() {
+    // The common case inline: the whole line is in the buffer.
+    const char* from = buffer_.get() + begin_;
+    const void* hit = scanned_ == 0 ? std::memchr(from, '\n', end_ - begin_) : nullptr;
+    if (hit == nullptr) return read_line_slow();
+    std::size_t length = static_cast<std::size_t>(static_cast<const char*>(hit) - from);
+    if (length > options_.max_line) return read_line_slow();  // which throws
+    begin_ += length + 1;
+    if (length > 0 && from[length - 1] == '\r') --length;
+    return std::string_view(from, length);
+  }
   // The bytes up to and including the next `delimiter` (a byte or a
   // non-empty string); at end of stream what is left without it (so a
   // result that does not end with the delimiter is the last one); nullopt
@@ -117,6 +127,7 @@ class BufferedReader {
   // needed; returns the offset past the delimiter, end_ at end of stream
   // (0 bytes: none left -> npos).
   std::size_t scan(std::string_view delim, const char* what);
+  std::optional<std::string_view> read_line_slow();
   // Reads more into the buffer, first moving what is unread to its front
   // and growing it up to `limit` bytes if it is full. False at end of
   // stream.

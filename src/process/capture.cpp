@@ -81,11 +81,8 @@ CaptureResult capture(std::vector<std::string> argv, CaptureOptions options) {
   }
 
   if (options.timeout.count() > 0) {
-    try {
-      result.status = process.wait(options.timeout);
-    } catch (const TimedOut&) {
-      result.status = process.terminate();
-      result.status.timed_out = true;
+    result.status = process.wait_or_terminate(options.timeout);
+    if (result.status.timed_out) {
       helpers.stop();  // the output read so far is the result
       return result;
     }

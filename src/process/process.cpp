@@ -147,6 +147,17 @@ ExitStatus Process::terminate(std::chrono::nanoseconds grace) {
   });
 }
 
+ExitStatus Process::wait_or_terminate(std::chrono::nanoseconds timeout,
+                                      std::chrono::nanoseconds grace) {
+  try {
+    return wait(timeout);
+  } catch (const TimedOut&) {
+    ExitStatus status = terminate(grace);
+    status.timed_out = true;
+    return status;
+  }
+}
+
 void Process::detach() noexcept {
   state_.reset();
   child_ = Child();

@@ -104,6 +104,20 @@ TEST(Spawn, WaitWithADeadlineThenTerminate) {
   });
 }
 
+TEST(Spawn, WaitOrTerminate) {
+  spindle::run([] {
+    spindle::Process quick = spindle::spawn({"sh", "-c", "exit 4"});
+    spindle::ExitStatus st = quick.wait_or_terminate(30s, 1s);
+    EXPECT_EQ(st.code, 4);
+    EXPECT_FALSE(st.timed_out);
+    spindle::Process slow = spindle::spawn({"sleep", "100"});
+    st = slow.wait_or_terminate(50ms, 10s);
+    EXPECT_TRUE(st.timed_out);
+    EXPECT_EQ(st.term_signal, SIGTERM);
+    EXPECT_TRUE(reaped(st.pid));
+  });
+}
+
 TEST(Spawn, TerminateEscalatesToKill) {
   spindle::run([] {
     // Ignores SIGTERM (and so do the sleeps it starts): only SIGKILL works.

@@ -84,6 +84,12 @@ class Process {
   // calling fiber (it runs shielded), so the child is always reaped.
   ExitStatus terminate(std::chrono::nanoseconds grace);
   ExitStatus terminate() { return terminate(kill_grace_); }
+  // The timeout helper: waits up to `timeout` for the child to exit; if it
+  // has not, terminate(grace) and the status has timed_out set.
+  ExitStatus wait_or_terminate(std::chrono::nanoseconds timeout, std::chrono::nanoseconds grace);
+  ExitStatus wait_or_terminate(std::chrono::nanoseconds timeout) {
+    return wait_or_terminate(timeout, kill_grace_);
+  }
   // Lets the child outlive this object (the runtime still reaps it).
   void detach() noexcept;
 

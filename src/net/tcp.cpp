@@ -93,28 +93,27 @@ TcpStream TcpStream::connect(std::span<const SocketAddress> addresses, ConnectOp
 
   Channel<Attempt> outcomes(n);  // room for every attempt's outcome: try_send never fails
   std::vector<Fiber<void>> attempts;
+  std::vector<detail::FiberControl*> running;
   attempts.reserve(n);
+  running.reserve(n);
   // Losers are cancelled and awaited before this frame (which they use)
   // goes away, also when the caller is cancelled or the deadline passes.
   struct Reaper {
-    std::vector<Fiber<void>>& fibers;
+    std::vector<detail::FiberControl*>& running;
     Channel<Attempt>& outcomes;
     ~Reaper() {
-      std::vector<detail::FiberControl*> live;
-      for (Fiber<void>& f : fibers) {
-        f.cancel();
-        live.push_back(detail::control_of(f));
-      }
-      detail::await_cancelled(live.data(), live.size());
+      for (detail::FiberControl* f : running) FiberRef::cancel_control(f);
+      detail::await_cancelled(running.data(), running.size());
       while (std::optional<Attempt> late = outcomes.try_receive()) {
         if (late->fd >= 0) ::close(late->fd);  // connected after the winner
       }
     }
-  } reaper{attempts, outcomes};
+  } reaper{running, outcomes};
 
   auto start = [&](std::size_t i) {
     attempts.push_back(spin([&outcomes, &order, i] { outcomes.try_send(try_connect(i, order[i])); },
                             SpinOptions{.name = "happy-eyeballs"}));
+    running.push_back(detail::control_of(attempts.back()));
   };
   start(0);
   std::size_t failed = 0;

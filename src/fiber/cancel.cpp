@@ -22,14 +22,14 @@ CancelScope::CancelScope(bool shield_contents, std::int64_t deadline_ns) : shiel
 }
 
 CancelScope::~CancelScope() {
-  static_cast<Scheduler*>(fiber->scheduler)->disarm_deadline(deadline);
+  owner(fiber)->disarm_deadline(deadline);
   fiber->scopes = outer;
-  if (cancelled) --fiber->pending_cancels;
+  if (cancelled) fiber->pending_cancels.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void CancelScope::set_deadline(std::int64_t deadline_ns) noexcept {
   if (cancelled) return;
-  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  auto* s = owner(fiber);
   s->disarm_deadline(deadline);
   deadline.due_ns = deadline_ns;
   if (deadline_ns == 0) return;
@@ -42,14 +42,14 @@ void CancelScope::set_deadline(std::int64_t deadline_ns) noexcept {
 
 void mark_wakes_on_shutdown(CancelScope& scope) noexcept {
   scope.wakes_on_shutdown = true;
-  if (scope.fiber->shutting_down) scope.cancel();
+  if (scope.fiber->shutting_down.load(std::memory_order_relaxed)) scope.cancel();
 }
 
 void CancelScope::cancel() noexcept {
   if (cancelled) return;
   cancelled = true;
-  ++fiber->pending_cancels;
-  static_cast<Scheduler*>(fiber->scheduler)->interrupt(fiber);
+  fiber->pending_cancels.fetch_add(1, std::memory_order_relaxed);
+  owner(fiber)->interrupt(fiber);
 }
 
 std::int64_t deadline_after(std::chrono::nanoseconds d) noexcept {
@@ -69,7 +69,7 @@ bool cancellation_pending() noexcept {
   detail::Scheduler* s = detail::Scheduler::current();
   if (s == nullptr || s->running() == nullptr) return false;
   const void* scope;
-  return s->running()->pending_cancels != 0 &&
+  return s->running()->pending_cancels.load(std::memory_order_relaxed) != 0 &&
          detail::Scheduler::effective_cancel(s->running(), &scope);
 }
 

@@ -44,14 +44,12 @@ void add_ref(FiberControl* fiber) noexcept {
 }
 
 void drop_ref(FiberControl* fiber) noexcept {
-  if (fiber->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    static_cast<Scheduler*>(fiber->scheduler)->destroy(fiber);
-  }
+  if (fiber->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Scheduler::release(fiber);
 }
 
 void wait_done(FiberControl* fiber) {
   if (fiber == nullptr) throw std::logic_error("spindle::Fiber::join: empty handle");
-  if (fiber->state == FiberState::done) return;
+  if (fiber->state.load(std::memory_order_acquire) == FiberState::done) return;
   Scheduler& s = Scheduler::require("Fiber::join");
   FiberControl* self = s.running();
   if (self == nullptr) throw std::logic_error("spindle::Fiber::join called outside a fiber");
@@ -65,30 +63,16 @@ FiberControl* control_of(const FiberRef& ref) noexcept {
 }
 
 void add_exit_hook(FiberControl* fiber, ExitHook* hook) noexcept {
-  if (fiber->state == FiberState::done) {
-    hook->on_exit(hook, fiber);
-    return;
+  bool done;
+  {
+    FamilyGuard g(fiber, owner(fiber)->multi());
+    done = fiber->state.load(std::memory_order_relaxed) == FiberState::done;
+    if (!done) {
+      hook->next = fiber->exit_hooks;
+      fiber->exit_hooks = hook;
+    }
   }
-  hook->next = fiber->exit_hooks;
-  fiber->exit_hooks = hook;
-}
-
-void link_done_waiter(FiberControl* target, DoneWaiter* w) noexcept {
-  w->fired = false;
-  w->prev = nullptr;
-  w->next = target->done_waiters;
-  if (target->done_waiters != nullptr) target->done_waiters->prev = w;
-  target->done_waiters = w;
-}
-
-void unlink_done_waiter(FiberControl* target, DoneWaiter* w) noexcept {
-  if (w->fired) return;  // finish() already took the whole list
-  if (w->prev != nullptr)
-    w->prev->next = w->next;
-  else
-    target->done_waiters = w->next;
-  if (w->next != nullptr) w->next->prev = w->prev;
-  w->next = w->prev = nullptr;
+  if (done) hook->on_exit(hook, fiber);
 }
 
 std::size_t wait_any(FiberControl* const* fibers, std::size_t n) {
@@ -96,7 +80,7 @@ std::size_t wait_any(FiberControl* const* fibers, std::size_t n) {
   FiberControl* self = s.running();
   if (self == nullptr) throw std::logic_error("spindle: waiting for fibers outside a fiber");
   for (std::size_t i = 0; i < n; ++i) {
-    if (fibers[i]->state == FiberState::done) return i;
+    if (fibers[i]->state.load(std::memory_order_acquire) == FiberState::done) return i;
   }
   Scheduler::checkpoint(self);
   constexpr std::size_t kInline = 8;
@@ -107,24 +91,26 @@ std::size_t wait_any(FiberControl* const* fibers, std::size_t n) {
     heap_waiters = std::make_unique<DoneWaiter[]>(n);
     waiters = heap_waiters.get();
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    waiters[i].waiter = self;
-    link_done_waiter(fibers[i], &waiters[i]);
-  }
+  for (std::size_t i = 0; i < n; ++i) waiters[i].waiter = self;
+  if (std::size_t done = s.link_done_waiters(fibers, waiters, n); done != n) return done;
   struct AnyWait : WaitHook {
     FiberControl* self;
   } wait;
   wait.self = self;
   wait.interrupt = [](WaitHook* h) noexcept {
     auto* w = static_cast<AnyWait*>(h);
-    static_cast<Scheduler*>(w->self->scheduler)->schedule(w->self);
+    owner(w->self)->schedule(w->self);
   };
-  s.park_interruptible(WaitKind::join, &wait);
-  std::size_t winner = n;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (waiters[i].fired && winner == n) winner = i;
-    unlink_done_waiter(fibers[i], &waiters[i]);
+  // A joiner does not move while it waits, so `s` stays its scheduler. A
+  // wake-up from another worker may be stale (meant for an earlier wait):
+  // look at the nodes, and wait again if none fired and nothing cancels.
+  for (;;) {
+    s.park_interruptible(WaitKind::join, &wait);
+    if (s.any_fired(fibers, waiters, n)) break;
+    const void* scope;
+    if (Scheduler::effective_cancel(self, &scope)) break;
   }
+  std::size_t winner = s.unlink_done_waiters(fibers, waiters, n);
   if (winner == n) Scheduler::checkpoint(self);  // interrupted: throws
   return winner;
 }
@@ -138,15 +124,15 @@ FiberCompletion::FiberCompletion() {
     self->result = res;
     self->flags = flags;
     self->completed = true;
-    if (self->fiber->state == FiberState::suspended) {
-      static_cast<Scheduler*>(self->fiber->scheduler)->schedule(self->fiber);
+    if (self->fiber->state.load(std::memory_order_relaxed) == FiberState::suspended) {
+      owner(self->fiber)->schedule(self->fiber);
     }
   };
 }
 
 std::int32_t FiberCompletion::wait() {
   if (completed) return result;
-  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  Scheduler* s = owner(fiber);
   // Interrupting asks the kernel to cancel; the fiber wakes only when the
   // operation's own completion arrives, so its buffers are never written
   // after the fiber has moved on.
@@ -156,8 +142,7 @@ std::int32_t FiberCompletion::wait() {
   wait.op = this;
   wait.interrupt = [](WaitHook* h) noexcept {
     FiberCompletion* op = static_cast<OpWait*>(h)->op;
-    auto* sched = static_cast<Scheduler*>(op->fiber->scheduler);
-    Backend& b = sched->loop().backend();
+    Backend& b = owner(op->fiber)->loop().backend();
     if (b.kind() == BackendKind::io_uring) static_cast<UringBackend&>(b).cancel(op);
   };
   s->park_interruptible(WaitKind::io, &wait);
@@ -173,14 +158,14 @@ FiberPollWait::FiberPollWait(std::uint32_t wanted) {
     auto* self = static_cast<FiberPollWait*>(c);
     self->result = res;
     self->completed = true;
-    if (self->fiber->state == FiberState::suspended) {
-      static_cast<Scheduler*>(self->fiber->scheduler)->schedule(self->fiber);
+    if (self->fiber->state.load(std::memory_order_relaxed) == FiberState::suspended) {
+      owner(self->fiber)->schedule(self->fiber);
     }
   };
 }
 
 std::int32_t FiberPollWait::wait(int fd) {
-  auto* s = static_cast<Scheduler*>(fiber->scheduler);
+  Scheduler* s = owner(fiber);
   Scheduler::checkpoint(fiber);
   s->loop().backend().poll_once(fd, this);  // may complete at once (regular files on epoll)
   if (completed) return result;
@@ -192,10 +177,7 @@ std::int32_t FiberPollWait::wait(int fd) {
   wait.fd = fd;
   wait.interrupt = [](WaitHook* h) noexcept {
     auto* w = static_cast<Wait*>(h);
-    static_cast<Scheduler*>(w->poll->fiber->scheduler)
-        ->loop()
-        .backend()
-        .cancel_poll(w->fd, w->poll);
+    owner(w->poll->fiber)->loop().backend().cancel_poll(w->fd, w->poll);
   };
   s->park_interruptible(WaitKind::io, &wait);
   return result;
@@ -235,13 +217,15 @@ void FiberRef::resume(std::any value, ResumeAt at) const {
   auto fail = [f](const char* why) {
     throw std::logic_error("spindle::FiberRef::resume: fiber " + std::to_string(f->id) + " " + why);
   };
-  if (f->state == detail::FiberState::done) fail("is done");
+  detail::FiberState state = f->state.load(std::memory_order_acquire);
+  if (state == detail::FiberState::done) fail("is done");
+  auto* sched = detail::owner(f);
+  if (detail::Scheduler::current() != sched) fail("runs on another worker or runtime");
   if (f->has_pending_resume) fail("already has a resume pending");
-  if (f->state == detail::FiberState::suspended) {
+  if (state == detail::FiberState::suspended) {
     if (f->waiting != detail::WaitKind::resume) fail("is blocked in another wait");
     f->resume_value = std::move(value);
     f->has_pending_resume = true;
-    auto* sched = static_cast<detail::Scheduler*>(f->scheduler);
     if (at == ResumeAt::front)
       sched->schedule_first(f);
     else
@@ -258,7 +242,7 @@ namespace {
 detail::FiberControl* owned_here(detail::FiberControl* f, const char* what) {
   if (f == nullptr)
     throw std::logic_error(std::string("spindle::FiberRef::") + what + ": empty handle");
-  if (detail::Scheduler::current() != f->scheduler) {
+  if (detail::Scheduler::current() != detail::owner(f)) {
     throw std::logic_error(std::string("spindle::FiberRef::") + what +
                            ": call it from the fiber's own runtime thread");
   }
@@ -270,16 +254,16 @@ detail::FiberControl* owned_here(detail::FiberControl* f, const char* what) {
 void FiberRef::raise(std::exception_ptr error) const {
   detail::FiberControl* f = owned_here(ctrl_, "raise");
   if (!error) throw std::invalid_argument("spindle::FiberRef::raise: null exception");
-  if (f->state == detail::FiberState::done) return;
-  if (!f->injected) ++f->pending_cancels;
+  if (f->state.load(std::memory_order_relaxed) == detail::FiberState::done) return;
+  if (!f->injected) f->pending_cancels.fetch_add(1, std::memory_order_relaxed);
   f->injected = std::move(error);
-  static_cast<detail::Scheduler*>(f->scheduler)->interrupt(f);
+  detail::owner(f)->interrupt(f);
 }
 
 void FiberRef::restart() const {
   detail::FiberControl* f = owned_here(ctrl_, "restart");
-  auto* sched = static_cast<detail::Scheduler*>(f->scheduler);
-  if (f->state == detail::FiberState::done) {
+  auto* sched = detail::owner(f);
+  if (f->state.load(std::memory_order_relaxed) == detail::FiberState::done) {
     sched->relaunch(f);
     return;
   }
@@ -288,8 +272,31 @@ void FiberRef::restart() const {
 }
 
 void FiberRef::shutdown(std::chrono::nanoseconds grace) const {
-  detail::FiberControl* f = owned_here(ctrl_, "shutdown");
-  static_cast<detail::Scheduler*>(f->scheduler)->shutdown(f, grace);
+  if (ctrl_ == nullptr) throw std::logic_error("spindle::FiberRef::shutdown: empty handle");
+  detail::Scheduler& here = detail::Scheduler::require("FiberRef::shutdown");
+  detail::FiberControl* f = ctrl_;
+  detail::Scheduler* o = detail::owner(f);
+  if (!here.multi()) {
+    if (o != &here) {
+      throw std::logic_error(
+          "spindle::FiberRef::shutdown: call it from a fiber of the fiber's own runtime");
+    }
+    here.shutdown(f, grace);
+    return;
+  }
+  if (o->workers() != here.workers()) {
+    throw std::logic_error(
+        "spindle::FiberRef::shutdown: call it from a fiber of the fiber's own runtime");
+  }
+  if (o == &here && f->started.load()) {
+    here.shutdown(f, grace);
+    return;
+  }
+  // Its own worker arms the grace timer: now if the fiber runs, or as it
+  // starts (a fiber not started yet may still be stolen).
+  f->requested_grace_ns.store(grace.count(), std::memory_order_relaxed);
+  f->grace_pending.store(true);
+  detail::Scheduler::post(f, detail::Scheduler::kRemoteShutdownRoot);
 }
 
 namespace {
@@ -317,7 +324,8 @@ ShutdownErrors::ShutdownErrors(std::vector<std::exception_ptr> errors)
 
 bool shutting_down() noexcept {
   detail::Scheduler* s = detail::Scheduler::current();
-  return s != nullptr && s->running() != nullptr && s->running()->shutting_down;
+  return s != nullptr && s->running() != nullptr &&
+         s->running()->shutting_down.load(std::memory_order_relaxed);
 }
 
 FiberRef FiberRef::parent() const {
@@ -327,6 +335,7 @@ FiberRef FiberRef::parent() const {
 std::vector<FiberRef> FiberRef::children() const {
   std::vector<FiberRef> out;
   if (ctrl_ == nullptr) return out;
+  detail::FamilyGuard g(ctrl_, detail::owner(ctrl_)->multi());
   for (detail::FiberControl* c = ctrl_->first_child; c != nullptr; c = c->next_sibling) {
     out.push_back(share(c));
   }
@@ -363,7 +372,7 @@ std::any suspend() {
     wait.self = f;
     wait.interrupt = [](detail::WaitHook* h) noexcept {
       auto* self = static_cast<SuspendWait*>(h)->self;
-      static_cast<detail::Scheduler*>(self->scheduler)->schedule(self);
+      detail::owner(self)->schedule(self);
     };
     s.park_interruptible(detail::WaitKind::resume, &wait);
     if (!f->has_pending_resume) detail::Scheduler::checkpoint(f);  // interrupted
@@ -396,11 +405,11 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
   timer.fiber = f;
   timer.fire = [](TimerNode* node) noexcept {
     auto* t = static_cast<SleepTimer*>(node);
-    static_cast<detail::Scheduler*>(t->fiber->scheduler)->schedule(t->fiber);
+    detail::owner(t->fiber)->schedule(t->fiber);
   };
   timer.interrupt = [](detail::WaitHook* h) noexcept {
     auto* t = static_cast<SleepTimer*>(h);
-    auto* sched = static_cast<detail::Scheduler*>(t->fiber->scheduler);
+    auto* sched = detail::owner(t->fiber);
     sched->loop().remove_timer(*t);
     sched->schedule(t->fiber);
   };

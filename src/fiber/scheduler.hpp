@@ -9,6 +9,8 @@
 
 #include "fiber/coarse_timers.hpp"
 #include "fiber/run_queue.hpp"
+#include "fiber/steal_ring.hpp"
+#include "fiber/workers.hpp"
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
 #include "spindle/fiber/cancel.hpp"
@@ -20,21 +22,59 @@ namespace spindle::detail {
 
 class Scheduler;
 
+// The worker that owns `f` (see FiberControl).
+inline Scheduler* owner(const FiberControl* f) noexcept {
+  return static_cast<Scheduler*>(f->scheduler.load(std::memory_order_acquire));
+}
+
+// Locks a fiber's `family` when the runtime has several workers.
+class FamilyGuard {
+ public:
+  FamilyGuard(FiberControl* f, bool multi) noexcept : f_(f), locked_(multi) {
+    if (locked_) f_->family.lock();
+  }
+  ~FamilyGuard() {
+    if (locked_) f_->family.unlock();
+  }
+  FamilyGuard(const FamilyGuard&) = delete;
+  FamilyGuard& operator=(const FamilyGuard&) = delete;
+
+ private:
+  FiberControl* f_;
+  bool locked_;
+};
+
 // The scheduler of the calling thread. constinit and initial-exec: reading it
 // is one %fs-relative load, with no lazy-init wrapper or __tls_get_addr call
 // on the yield path.
 extern constinit thread_local Scheduler* tls_scheduler __attribute__((tls_model("initial-exec")));
 
-// Runs the fibers of one runtime on one OS thread. Fibers switch to each
-// other directly (yield, park); the scheduler's own context, on the thread's
-// stack, is entered only to reap a finished fiber, to wait on the event loop
-// when nothing is runnable, and every kPollInterval switches to give the loop
-// a non-blocking turn so I/O and timers are not starved by busy fibers.
+// Runs the fibers of one worker of a runtime on one OS thread. Fibers
+// switch to each other directly (yield, park); the scheduler's own context,
+// on the thread's stack, is entered only to reap a finished fiber, to hand a
+// fiber to another worker, to wait on the event loop when nothing is
+// runnable, and every kPollInterval switches to give the loop a
+// non-blocking turn so I/O and timers are not starved by busy fibers.
+//
+// Queues. `high_` (Priority::high) comes first, but after kHighBurst of
+// them in a row a normal fiber gets a turn. With one worker the normal
+// queue is `ready_`, strictly FIFO. With several: `lifo_` holds the fiber
+// just woken by another worker (it runs next, at most kLifoBurst times in
+// a row), `ready_` the fibers that stay here, and `ring_` the fibers that
+// have never run, which idle workers steal (half at a time); `overflow_`
+// keeps what the ring has no room for. Every kFairTick picks the ring goes
+// first, so new fibers are not starved by a busy ready_.
 class Scheduler {
  public:
   static constexpr unsigned kPollInterval = 64;
+  static constexpr unsigned kHighBurst = 16;
+  static constexpr unsigned kLifoBurst = 3;
+  static constexpr unsigned kFairTick = 61;
+  // Idle spinning before parking: rounds of looking for work.
+  static constexpr unsigned kIdleSpins = 64;
 
-  explicit Scheduler(const Options& options);
+  // `workers` null: a runtime of one worker.
+  explicit Scheduler(const Options& options, Workers* workers = nullptr, unsigned index = 0);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -47,6 +87,10 @@ class Scheduler {
   FiberControl* running() const noexcept { return running_; }
   Loop& loop() noexcept { return loop_; }
   Metrics metrics() const;
+  bool multi() const noexcept { return workers_ != nullptr; }
+  Workers* workers() const noexcept { return workers_; }
+  unsigned index() const noexcept { return index_; }
+  unsigned worker_count() const noexcept { return workers_ != nullptr ? workers_->count() : 1; }
 
   context::Stack acquire_stack(const SpinOptions& options);
   void release_stack(const context::Stack& stack) noexcept { stacks_.release(stack); }
@@ -56,22 +100,33 @@ class Scheduler {
   void relaunch(FiberControl* fiber) noexcept;
   void run_until_done();
   void rethrow_unhandled();
+  std::exception_ptr take_unhandled() noexcept { return std::exchange(unhandled_, nullptr); }
 
-  // Makes a suspended fiber runnable (at the back of the queue). Only on
-  // this scheduler's thread; see wake() for any thread.
+  // Makes a suspended fiber of this worker runnable (at the back of its
+  // queue). Only on this scheduler's thread; see post() for any thread.
   void schedule(FiberControl* fiber) noexcept {
     make_ready(fiber);
-    ready_.push_back(fiber);
+    enqueue(fiber);
   }
   // The same, at the front of the queue: it runs next.
   void schedule_first(FiberControl* fiber) noexcept {
     make_ready(fiber);
-    ready_.push_front(fiber);
+    if (fiber->high_priority) {
+      ++high_count_;
+      high_.push_front(fiber);
+    } else {
+      ready_.push_front(fiber);
+    }
   }
 
   // Events other threads post to a fiber (remote_events bits).
-  static constexpr std::uint8_t kRemoteWake = 1;    // end its sync wait
-  static constexpr std::uint8_t kRemoteCancel = 2;  // FiberRef::cancel
+  static constexpr std::uint8_t kRemoteWake = 1;           // end its sync wait
+  static constexpr std::uint8_t kRemoteCancel = 2;         // FiberRef::cancel
+  static constexpr std::uint8_t kRemoteStart = 4;          // run it here (spin_on, migrate_to)
+  static constexpr std::uint8_t kRemoteFamily = 8;         // children or joined fibers changed
+  static constexpr std::uint8_t kRemoteShutdown = 16;      // FiberRef::shutdown reached it
+  static constexpr std::uint8_t kRemoteRelease = 32;       // its last reference is gone
+  static constexpr std::uint8_t kRemoteShutdownRoot = 64;  // FiberRef::shutdown from elsewhere
   // Delivers `events` to `fiber` from any thread: on the fiber's own
   // scheduler thread at once, from others through a lock-free list that the
   // scheduler drains, waking it (one eventfd write) only if it is blocked.
@@ -83,7 +138,7 @@ class Scheduler {
   // Suspends the running fiber until schedule() is called for it.
   void park(WaitKind why) noexcept {
     FiberControl* self = running_;
-    self->state = FiberState::suspended;
+    self->state.store(FiberState::suspended, std::memory_order_relaxed);
     self->waiting = why;
     if (why == WaitKind::sync) ++sync_parked_;
     switch_away(self);
@@ -95,17 +150,19 @@ class Scheduler {
   void park_interruptible(WaitKind why, WaitHook* hook) noexcept {
     FiberControl* self = running_;
     self->wait_hook = hook;
-    self->state = FiberState::suspended;
+    self->state.store(FiberState::suspended, std::memory_order_relaxed);
     self->waiting = why;
     if (why == WaitKind::sync) ++sync_parked_;
-    if (self->pending_cancels != 0) interrupt(self);  // may queue self again: fine
+    if (self->pending_cancels.load(std::memory_order_relaxed) != 0) {
+      interrupt(self);  // may queue self again: fine
+    }
     switch_away(self);
   }
 
   // Throws Cancelled if `fiber` (the running one) has an unshielded
   // cancellation pending.
   static void checkpoint(FiberControl* fiber) {
-    if (fiber->pending_cancels != 0) [[unlikely]]
+    if (fiber->pending_cancels.load(std::memory_order_relaxed) != 0) [[unlikely]]
       throw_if_cancelled(fiber);
   }
   static void throw_if_cancelled(FiberControl* fiber);
@@ -128,8 +185,25 @@ class Scheduler {
   // left after `grace`.
   void shutdown(FiberControl* fiber, std::chrono::nanoseconds grace);
 
-  // The last reference to a fiber's control block is gone.
+  // The last reference to a fiber's control block is gone: frees it here
+  // (a worker of the fiber's runtime) or on its owner.
+  static void release(FiberControl* fiber) noexcept;
   void destroy(FiberControl* fiber) noexcept;
+
+  // Waits for fibers to finish (join, select, supervise): links the
+  // waiter's nodes, or returns the index of one that is done already.
+  // Several workers: under each target's family lock.
+  std::size_t link_done_waiters(FiberControl* const* fibers, DoneWaiter* waiters,
+                                std::size_t n) noexcept;
+  // Unlinks them; returns the index of the first that fired (n: none).
+  std::size_t unlink_done_waiters(FiberControl* const* fibers, DoneWaiter* waiters,
+                                  std::size_t n) noexcept;
+  // Whether any of them fired (without unlinking).
+  bool any_fired(FiberControl* const* fibers, DoneWaiter* waiters, std::size_t n) noexcept;
+  // The running fiber moves to worker `target` (migrate_to).
+  void migrate_running(unsigned target);
+  // Puts a new fiber on worker `target` (spin_on from another worker).
+  void start_on(FiberControl* fiber, unsigned target) noexcept;
 
   // Per-runtime state of the io layer (src/io), created there on first use
   // and destroyed with the scheduler, before its loop and backend.
@@ -143,35 +217,99 @@ class Scheduler {
   static void fiber_main(void* arg);
   void make_ready(FiberControl* fiber) noexcept {
     if (fiber->waiting == WaitKind::sync) --sync_parked_;
-    fiber->state = FiberState::ready;
+    fiber->state.store(FiberState::ready, std::memory_order_relaxed);
     fiber->waiting = WaitKind::none;
     fiber->wait_hook = nullptr;
   }
+  // A fiber that has run goes to its worker's queue.
+  void enqueue(FiberControl* fiber) noexcept {
+    if (fiber->high_priority) [[unlikely]] {
+      ++high_count_;
+      high_.push_back(fiber);
+    } else {
+      ready_.push_back(fiber);
+    }
+  }
+  // A fiber that has never run: stealable with several workers.
+  void enqueue_new(FiberControl* fiber) noexcept;
+  FiberControl* pick() noexcept {
+    if (high_count_ == 0 && !multi()) [[likely]]
+      return ready_.pop_front();
+    return pick_slow();
+  }
+  FiberControl* pick_slow() noexcept;
+  bool has_runnable() const noexcept {
+    if (!multi()) return !ready_.empty() || high_count_ != 0;
+    return !ready_.empty() || high_count_ != 0 || lifo_ != nullptr || !ring_.empty() ||
+           !overflow_.empty();
+  }
+  void run_until_done_multi();
+  // Takes half of another worker's never-run fibers. True if it got any.
+  bool steal() noexcept;
+  // Parks this worker until something may have work for it.
+  void park_worker();
+  // Pushes `f` on this scheduler's remote list (any thread) and wakes it if
+  // it is parked.
+  void push_remote(FiberControl* f) noexcept;
   void drain_remote() noexcept;
+  // What post() delivers, on the fiber's worker (`woken_remotely`: from the
+  // remote list, so a woken fiber takes the LIFO slot).
+  void handle_events(FiberControl* f, std::uint8_t events, bool woken_remotely = false) noexcept;
+  void after_switch_in() noexcept;
   void link_child(FiberControl* parent, FiberControl* child) noexcept;
   void unlink_child(FiberControl* child) noexcept;
+  std::uint32_t live_children(FiberControl* f) noexcept {
+    FamilyGuard g(f, multi());
+    return f->live_children;
+  }
   // Parks a fiber whose function has returned until its children are done;
   // cancels them first if it failed or was cancelled.
   void wait_children(FiberControl* fiber) noexcept;
   // A child failed and nobody was waiting to receive its error.
   void propagate_failure(FiberControl* parent, FiberControl* child) noexcept;
+  // Children that failed on other workers (kRemoteFamily).
+  void absorb_remote_failures(FiberControl* parent) noexcept;
   void cancel_children(FiberControl* fiber, FiberControl* except) noexcept;
+  void mark_shutdown(FiberControl* fiber) noexcept;
+  // FiberRef::shutdown asked from another worker, or before the fiber
+  // started: arms its grace timer here (once).
+  void start_requested_shutdown(FiberControl* fiber) noexcept;
+  // Wakes a fiber waiting in join/select for a fiber that finished.
+  void wake_joiner(FiberControl* waiter) noexcept;
   // Turns the failures collected during a graceful shutdown into the
   // fiber's error (ShutdownErrors).
   void collect_shutdown_errors(FiberControl* fiber) noexcept;
   [[noreturn]] void finish(FiberControl* fiber) noexcept;
+  void finish_family(FiberControl* fiber) noexcept;
   void resume_from_scheduler(FiberControl* fiber) noexcept;
 
   Options options_;
+  Workers* workers_;
+  unsigned index_;
   Loop loop_;
   context::StackPool stacks_;
   context::Execution main_exec_;  // the scheduler's own context
   FiberControl* running_ = nullptr;
   FiberControl* zombie_ = nullptr;  // finished, waiting to drop its running reference
+  // Handed to another worker once its context is saved (migrate_to, or a
+  // migratable fiber given to an idle worker at a yield).
+  FiberControl* handoff_ = nullptr;
+  unsigned handoff_to_ = 0;
   RunQueue ready_;
-  bool poll_due_ = false;  // a fiber came back for the loop's non-blocking turn
-  std::uint64_t alive_ = 0;
+  RunQueue high_;
+  std::uint32_t high_count_ = 0;
+  std::uint32_t high_run_ = 0;  // high-priority picks in a row
+  FiberControl* lifo_ = nullptr;
+  std::uint32_t lifo_run_ = 0;  // LIFO picks in a row
+  std::uint32_t fair_tick_ = 0;
+  StealRing ring_;
+  RunQueue overflow_;
+  std::uint64_t steal_seed_ = 0;
+  bool poll_due_ = false;    // a fiber came back for the loop's non-blocking turn
+  std::uint64_t alive_ = 0;  // one worker only (Workers counts for several)
   std::uint64_t spawned_ = 0;
+  std::uint64_t stolen_ = 0;
+  std::uint64_t parks_ = 0;
   // Switches, counting a yield that found nobody else to run as one: every
   // kPollInterval-th goes through the loop.
   std::uint64_t switches_ = 0;
@@ -188,14 +326,16 @@ class Scheduler {
   std::atomic<std::uint32_t> posts_in_flight_{0};
   std::exception_ptr unhandled_;
   std::unique_ptr<CoarseTimers> coarse_;  // null: precise deadlines
+
+  friend class Workers;
 };
 
 // The hot paths, inline so that yield() compiles to a handful of loads and
 // stores around the register switch.
 inline void Scheduler::switch_away(FiberControl* self) noexcept {
   if ((++switches_ % kPollInterval) != 0) {
-    if (FiberControl* next = ready_.pop_front()) {
-      next->state = FiberState::running;
+    if (FiberControl* next = pick()) {
+      next->state.store(FiberState::running, std::memory_order_relaxed);
       running_ = next;
       if (next != self) context::jump(self->exec, next->exec);
       return;
@@ -210,23 +350,38 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 inline void Scheduler::yield_running() {
   FiberControl* self = running_;
   checkpoint(self);
-  if ((switches_ + 1) % kPollInterval != 0) {
-    // The fast path of switch_away, with the queue rotated in one step.
+  if (!multi() && high_count_ == 0 && !self->high_priority &&
+      (switches_ + 1) % kPollInterval != 0) {
+    // One worker, plain FIFO: the fast path of switch_away, with the queue
+    // rotated in one step.
     ++switches_;
     FiberControl* next = ready_.rotate(self);
     if (next == nullptr) return;  // nobody else to run: keep going
-    self->state = FiberState::ready;
-    next->state = FiberState::running;
+    self->state.store(FiberState::ready, std::memory_order_relaxed);
+    next->state.store(FiberState::running, std::memory_order_relaxed);
     running_ = next;
     context::jump(self->exec, next->exec);
     return;
   }
-  if (ready_.empty() && !loop_.has_work()) {
+  if (!has_runnable() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work()) &&
+      !(multi() && remote_head_.load(std::memory_order_relaxed) != nullptr)) {
     ++switches_;
     return;  // nobody else to run and nothing to poll: keep going
   }
-  self->state = FiberState::ready;
-  ready_.push_back(self);
+  self->state.store(FiberState::ready, std::memory_order_relaxed);
+  if (self->migratable && multi()) [[unlikely]] {
+    // A parked worker may take it, once its context is saved.
+    int idle = self->pins == 0 && !self->grace_timer.queued() ? workers_->claim_idle(index_) : -1;
+    if (idle >= 0) {
+      handoff_ = self;
+      handoff_to_ = static_cast<unsigned>(idle);
+      running_ = nullptr;
+      ++switches_;
+      context::jump(self->exec, main_exec_);
+      return;
+    }
+  }
+  enqueue(self);
   switch_away(self);
 }
 

@@ -121,7 +121,7 @@ void BufferRing::recycle(std::uint16_t id) noexcept {
   if (!waiters_.empty()) {
     detail::FiberControl* f = waiters_.back();
     waiters_.pop_back();
-    static_cast<Scheduler*>(f->scheduler)->schedule(f);
+    owner(f)->schedule(f);
   }
 }
 
@@ -152,7 +152,7 @@ void BufferRing::wait_for_recycle() {
     auto* self = static_cast<Hook*>(h);
     auto& w = self->ring->waiters_;
     w.erase(std::remove(w.begin(), w.end(), self->fiber), w.end());
-    static_cast<Scheduler*>(self->fiber->scheduler)->schedule(self->fiber);
+    owner(self->fiber)->schedule(self->fiber);
   };
   s.park_interruptible(detail::WaitKind::io, &hook);
   Scheduler::checkpoint(f);

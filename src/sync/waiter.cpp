@@ -51,22 +51,6 @@ std::int64_t monotonic_now_ns() noexcept {
   return Loop::now_ns();
 }
 
-void SpinLock::lock_slow() noexcept {
-  for (unsigned spins = 0;; ++spins) {
-    if (!flag_.load(std::memory_order_relaxed) && !flag_.exchange(true, std::memory_order_acquire))
-      return;
-    if (spins < 64) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#elif defined(__aarch64__)
-      asm volatile("yield" ::: "memory");
-#endif
-    } else {
-      ::sched_yield();  // the holder may have been preempted
-    }
-  }
-}
-
 void Waiter::complete() noexcept {
   FiberControl* f = fiber;  // read before the store: the waiter may vanish after it
   if (f != nullptr) {
@@ -87,14 +71,14 @@ void Waiter::end_early(std::uint32_t why) noexcept {
   std::uint32_t expected = kWaiting;
   if (state.compare_exchange_strong(expected, why, std::memory_order_acq_rel,
                                     std::memory_order_acquire)) {
-    static_cast<Scheduler*>(fiber->scheduler)->schedule(fiber);
+    owner(fiber)->schedule(fiber);
   }
   // Otherwise a notifier has claimed the wait: its wake-up is on its way.
 }
 
 std::uint32_t Waiter::wait(std::int64_t deadline_ns, bool interruptible) noexcept {
   if (fiber != nullptr) {
-    auto* s = static_cast<Scheduler*>(fiber->scheduler);
+    auto* s = owner(fiber);
     struct Hook : WaitHook, TimerNode {
       Waiter* waiter;
     } hook;

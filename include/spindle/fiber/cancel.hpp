@@ -52,6 +52,7 @@ struct CancelScope {
     Deadline* slot_next = nullptr;
     Deadline* slot_prev = nullptr;
     void* slot = nullptr;
+    bool armed = false;  // counted in the fiber's pins
   } deadline;
 
   // Enters the scope on the running fiber; a deadline of 0 means none.

@@ -16,6 +16,7 @@
 
 #include "spindle/context/execution.hpp"
 #include "spindle/context/stack.hpp"
+#include "spindle/fiber/spin_lock.hpp"
 #include "spindle/loop/timer_heap.hpp"
 
 namespace spindle {
@@ -27,6 +28,9 @@ struct SpinOptions;
 template <class F>
 auto spin(F&& fn, SpinOptions options) -> Fiber<std::invoke_result_t<std::decay_t<F>&>>;
 
+// Scheduling priority of a fiber on its worker.
+enum class Priority : std::uint8_t { normal, high };
+
 // Per-fiber settings for spin().
 struct SpinOptions {
   // Shown in stack-overflow reports and dumps; truncated to 31 bytes.
@@ -36,6 +40,19 @@ struct SpinOptions {
   // No parent: the spawning fiber does not wait for it, and its errors go to
   // run() instead (spin_detached sets this).
   bool detached = false;
+  // The worker to run on (0 .. workers-1; spin_on sets it). -1: the
+  // spawning worker, from which an idle worker may steal it before it first
+  // runs. A fiber placed on a worker is never stolen.
+  int worker = -1;
+  // The fiber may move between workers after it has started: at a yield()
+  // an idle worker may take it, and it may call migrate_to(). Only for code
+  // that caches no thread-local address across a suspension point (errno
+  // included: the compiler may keep &errno in a register across a switch).
+  // See docs/fibers.md, "Workers".
+  bool migratable = false;
+  // Priority::high fibers run before normal ones on their worker; normal
+  // ones still get a turn (see docs/fibers.md).
+  Priority priority = Priority::normal;
 };
 
 namespace detail {
@@ -94,20 +111,40 @@ struct DoneWaiter {
 // The fiber control block. It lives at the top of the fiber's own stack, so
 // a fiber costs no heap allocation. Freed (its stack returned to the pool)
 // when the fiber is done and the last FiberRef / Fiber handle is gone.
+//
+// Threads: a fiber belongs to one worker (`scheduler`) at a time, and only
+// that worker's thread touches its plain fields. `scheduler` changes only
+// while the fiber is not running and not parked (a never-run fiber stolen
+// by another worker, a migratable one taken at a yield): hence the atomics
+// for what other threads read (state, scheduler, pending_cancels). With
+// several workers, the tree links, live_children, done_waiters, exit_hooks
+// and remote_failures are guarded by `family` (a parent's lock guards its
+// children's sibling links); a single worker takes no locks.
 struct FiberControl {
   context::Execution exec;
-  FiberControl* next = nullptr;  // run queue link
-  void* scheduler = nullptr;     // the owning Scheduler
+  FiberControl* next = nullptr;           // run queue link
+  std::atomic<void*> scheduler{nullptr};  // the owning Scheduler (detail::owner())
   context::Stack stack;
   std::uint64_t id = 0;
   std::atomic<std::uint32_t> refs{2};  // one for the handle, one while not done
-  FiberState state = FiberState::ready;
+  std::atomic<FiberState> state{FiberState::ready};
   WaitKind waiting = WaitKind::none;
   bool error_observed = false;
   bool has_pending_resume = false;
   bool detached = false;           // spin_detached: no parent
   bool restart_requested = false;  // restart() of a running fiber
-  bool shutting_down = false;      // FiberRef::shutdown reached it (inherited by children)
+  // FiberRef::shutdown reached it (inherited by children). Atomic: it may
+  // reach a fiber that has not started yet from another worker.
+  std::atomic<bool> shutting_down{false};
+  // Several workers: set as the fiber first runs, so that another worker
+  // knows whether anything but its atomic flags may be touched yet.
+  std::atomic<bool> started{false};
+  bool migratable = false;       // SpinOptions::migratable
+  bool high_priority = false;    // SpinOptions::priority == Priority::high
+  std::int32_t home = -1;        // SpinOptions::worker: never stolen from it
+  std::uint32_t stack_pool = 0;  // the worker whose stack pool the stack came from
+  std::uint32_t pins = 0;        // armed deadlines keep a migratable fiber in place
+  SpinLock family;               // see above (several workers only)
   // The fiber tree. Children are linked while they are not done; a fiber
   // that finishes first waits for them.
   FiberControl* parent = nullptr;
@@ -122,13 +159,24 @@ struct FiberControl {
   std::vector<std::exception_ptr> shutdown_errors;  // children's failures while shutting down
   struct GraceTimer : TimerNode {
     FiberControl* fiber = nullptr;
-  } grace_timer;                               // FiberRef::shutdown: cancels what is left
-  WaitHook* wait_hook = nullptr;               // while parked in an interruptible wait
-  CancelScope* scopes = nullptr;               // innermost cancel scope (on this fiber's stack)
-  std::atomic<bool> cancel_requested{false};   // FiberRef::cancel(): the fiber as a whole
-  std::uint32_t pending_cancels = 0;           // cancel_requested + cancelled scopes: 0 = fast path
+  } grace_timer;  // FiberRef::shutdown: cancels what is left
+  // FiberRef::shutdown from another worker, or of a fiber not started yet:
+  // the grace its worker starts (when it has it, or when it starts).
+  std::atomic<std::int64_t> requested_grace_ns{0};
+  std::atomic<bool> grace_pending{false};
+  WaitHook* wait_hook = nullptr;              // while parked in an interruptible wait
+  CancelScope* scopes = nullptr;              // innermost cancel scope (on this fiber's stack)
+  std::atomic<bool> cancel_requested{false};  // FiberRef::cancel(): the fiber as a whole
+  // cancel_requested + cancelled scopes + child failure + raise(): 0 = fast
+  // path. Atomic (relaxed) because a cancellation may reach a fiber that is
+  // queued on, or being stolen by, another worker.
+  std::atomic<std::uint32_t> pending_cancels{0};
   FiberControl* remote_next = nullptr;         // link in a scheduler's remote list
   std::atomic<std::uint8_t> remote_events{0};  // posted by other threads
+  // Children that failed on another worker, for this fiber's own worker to
+  // take in (linked through failed_next, each holding a reference).
+  FiberControl* remote_failures = nullptr;
+  FiberControl* failed_next = nullptr;
   std::exception_ptr error;
   std::any resume_value;
   void (*body)(FiberControl*) = nullptr;              // runs the function, keeps its result
@@ -252,7 +300,8 @@ class FiberRef {
   std::string_view name() const noexcept { return ctrl_ != nullptr ? ctrl_->name : ""; }
   void set_name(std::string_view name) noexcept;
   bool done() const noexcept {
-    return ctrl_ != nullptr && ctrl_->state == detail::FiberState::done;
+    return ctrl_ != nullptr &&
+           ctrl_->state.load(std::memory_order_acquire) == detail::FiberState::done;
   }
 
   // Where resume() puts a woken fiber in the run queue.
@@ -288,7 +337,8 @@ class FiberRef {
   // when `grace` has passed. Children's failures meanwhile do not cancel
   // their siblings: they are collected, and the fiber ends with
   // spindle::ShutdownErrors listing them. Returns at once; join() to wait.
-  // Runtime thread only.
+  // From any fiber of the runtime (a fiber on another worker is reached
+  // through that worker's queue, so it starts a moment later).
   void shutdown(std::chrono::nanoseconds grace) const;
 
   // The fiber that spawned this one (empty for the main fiber and detached

@@ -18,6 +18,13 @@ class Loop;
 
 // How a runtime is set up.
 struct Options {
+  // Worker threads, each with its own scheduler, event loop (ring or epoll
+  // instance) and timers. 1 (the default): everything runs on the thread
+  // that called run(), with no locks or atomic read-modify-writes on the
+  // scheduling paths. 0: one per CPU the process may run on. At most 64.
+  // The thread that calls run() is worker 0 and runs the main fiber; see
+  // docs/fibers.md, "Workers", for what moves between workers.
+  unsigned workers = 1;
   // Overridden by the SPINDLE_BACKEND environment variable.
   BackendKind backend = BackendKind::automatic;
   // Usable bytes of each fiber stack (virtual; committed only when touched).
@@ -60,15 +67,20 @@ struct Metrics {
   BackendKind backend = BackendKind::automatic;  // the one in use: io_uring or epoll
   std::string backend_reason;                    // why it was chosen
   std::uint64_t fibers_spawned = 0;
-  std::uint64_t fibers_alive = 0;
+  std::uint64_t fibers_alive = 0;  // in the whole runtime
   std::uint64_t context_switches = 0;
   std::uint64_t loop_polls = 0;  // times the event loop was asked for events
   std::size_t stacks_cached = 0;
+  unsigned worker = 0;              // the calling fiber's worker
+  unsigned workers = 1;             // how many the runtime has
+  std::uint64_t fibers_stolen = 0;  // by this worker from others
+  std::uint64_t worker_parks = 0;   // times this worker blocked with nothing to do
 };
 
 namespace detail {
 
-// The runtime of one run() call, on the thread that called it.
+// The runtime of one run() call: worker 0 on the thread that called it,
+// and the threads of the other workers.
 class Runtime {
  public:
   explicit Runtime(const Options& options);
@@ -83,7 +95,9 @@ class Runtime {
   void handle_shutdown_signals(const FiberRef& main, std::chrono::nanoseconds grace);
 
  private:
-  void* scheduler_;
+  struct Threads;
+  void* scheduler_;                // worker 0
+  Threads* threads_ = nullptr;     // the other workers (Options::workers > 1)
   unsigned shutdown_signals_ = 0;  // SIGINT/SIGTERM received (graceful_signals)
 };
 
@@ -98,7 +112,7 @@ class Runtime {
 template <class F>
 auto run(F&& fn, Options options = {}) -> std::invoke_result_t<std::decay_t<F>&> {
   detail::Runtime runtime(options);
-  auto main = spin(std::forward<F>(fn), SpinOptions{.name = "main"});
+  auto main = spin(std::forward<F>(fn), SpinOptions{.name = "main", .worker = 0});
   if (options.graceful_signals) runtime.handle_shutdown_signals(main, options.shutdown_grace);
   runtime.run_until_done();
   if constexpr (std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) {
@@ -111,9 +125,36 @@ auto run(F&& fn, Options options = {}) -> std::invoke_result_t<std::decay_t<F>&>
   }
 }
 
-// Figures of the runtime the calling fiber runs in. Throws std::logic_error
-// outside a fiber.
+// Figures of the runtime the calling fiber runs in (per worker: the calling
+// fiber's, except fibers_alive). Throws std::logic_error outside a fiber.
 Metrics metrics();
+
+// The worker the calling fiber runs on (0 .. workers-1). Throws
+// std::logic_error outside a runtime.
+unsigned current_worker();
+
+// How many workers the calling fiber's runtime has. Throws
+// std::logic_error outside a runtime.
+unsigned worker_count();
+
+// Starts `fn` as a child fiber on worker `worker` (spin() with
+// SpinOptions::worker): it runs there and is never stolen. Throws
+// std::out_of_range for a worker the runtime does not have, and what spin()
+// throws.
+template <class F>
+auto spin_on(unsigned worker, F&& fn, SpinOptions options = {})
+    -> Fiber<std::invoke_result_t<std::decay_t<F>&>> {
+  options.worker = static_cast<int>(worker);
+  return spin(std::forward<F>(fn), options);
+}
+
+// Moves the calling fiber to worker `worker`: it suspends here and
+// continues there (a no-op for its own worker). Only for fibers spawned
+// with SpinOptions::migratable; std::logic_error otherwise, and while a
+// deadline (cancel_after, move_on_after, an I/O deadline) or a graceful
+// shutdown's grace timer is armed for it on this worker. Throws
+// std::out_of_range for a worker the runtime does not have.
+void migrate_to(unsigned worker);
 
 // The event loop of the calling fiber's runtime, for watchers and timers
 // beside the fibers. Throws std::logic_error outside a fiber.

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "spindle/fiber/fiber.hpp"
+#include "spindle/fiber/spin_lock.hpp"
 
 namespace spindle::detail {
 
@@ -47,39 +48,6 @@ std::int64_t sync_deadline_at(const std::chrono::time_point<Clock, Duration>& tp
     return sync_deadline(tp - Clock::now());
   }
 }
-
-// A test-and-test-and-set lock for the waiter lists of one primitive. Held
-// for a few dozen instructions, never across a park or a system call; after
-// a short spin it yields the CPU (the holder may have been preempted).
-class SpinLock {
- public:
-  void lock() noexcept {
-    if (!flag_.exchange(true, std::memory_order_acquire)) [[likely]]
-      return;
-    lock_slow();
-  }
-  bool try_lock() noexcept {
-    return !flag_.load(std::memory_order_relaxed) &&
-           !flag_.exchange(true, std::memory_order_acquire);
-  }
-  void unlock() noexcept { flag_.store(false, std::memory_order_release); }
-
- private:
-  void lock_slow() noexcept;
-  std::atomic<bool> flag_{false};
-};
-
-// Locks a SpinLock for a scope.
-class SpinGuard {
- public:
-  explicit SpinGuard(SpinLock& lock) noexcept : lock_(lock) { lock_.lock(); }
-  ~SpinGuard() { lock_.unlock(); }
-  SpinGuard(const SpinGuard&) = delete;
-  SpinGuard& operator=(const SpinGuard&) = delete;
-
- private:
-  SpinLock& lock_;
-};
 
 struct Waiter;
 
@@ -178,7 +146,8 @@ struct Waiter {
   // instruction on the hot same-thread hand-off.
   bool try_claim_from(const FiberControl* self) noexcept {
     if (self != nullptr && self != kLoopContext && fiber != nullptr && !select &&
-        fiber->scheduler == self->scheduler) {
+        fiber->scheduler.load(std::memory_order_relaxed) ==
+            self->scheduler.load(std::memory_order_relaxed)) {
       if (state.load(std::memory_order_relaxed) != kWaiting) return false;
       state.store(kClaimed, std::memory_order_relaxed);
       return true;

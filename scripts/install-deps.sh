@@ -2,7 +2,7 @@
 # Installs what building and testing spindle needs, on Debian and Ubuntu.
 #
 #   scripts/install-deps.sh          compilers, CMake, Ninja, liburing, c-ares, dnsmasq,
-#                                    GoogleTest,
+#                                    OpenSSL, GoogleTest,
 #                                    Google Benchmark, Clang, the AArch64 cross
 #                                    toolchain and QEMU
 #   scripts/install-deps.sh --bench  the same, then scripts/bench-deps.sh (what the
@@ -59,6 +59,8 @@ packages=(
   # the net layer: c-ares for DNS; dnsmasq (its binary only, no service) is
   # the local DNS server the DNS tests start
   libc-ares-dev dnsmasq-base
+  # TLS (OpenSSL); the openssl command runs s_server / s_client in the TLS tests
+  libssl-dev openssl
   googletest libgtest-dev libgmock-dev
   libbenchmark-dev
   python3

@@ -37,6 +37,7 @@
 #include "spindle/net/listener.hpp"
 #include "spindle/net/socket.hpp"
 #include "spindle/net/tcp.hpp"
+#include "spindle/net/tls.hpp"
 #include "spindle/net/unix.hpp"
 #include "spindle/process/capture.hpp"
 #include "spindle/process/process.hpp"

@@ -114,6 +114,7 @@ echo "cflags: ${cflags}"
 echo "libs: ${libs}"
 echo "static libs: ${static_libs}"
 [[ " $static_libs " == *" -luring "* ]] || fail "pkg-config --static --libs spindle lacks -luring"
+[[ " $static_libs " == *" -lssl "* ]] || fail "pkg-config --static --libs spindle lacks -lssl"
 
 note "compile with \$(pkg-config --cflags --libs spindle) and run"
 # shellcheck disable=SC2046,SC2086  # the flags are lists of words

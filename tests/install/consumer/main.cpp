@@ -1,9 +1,12 @@
 // Uses an installed spindle: the main fiber spawns a fiber, which spawns
-// another; each joins its child. Prints the result the driver checks.
+// another; each joins its child. It also makes a TLS client context, so
+// that linking needs OpenSSL as the package says. Prints the result the
+// driver checks.
 #include <cstdio>
 
 #include <spindle/fiber/fiber.hpp>
 #include <spindle/fiber/runtime.hpp>
+#include <spindle/net/tls.hpp>
 
 int main() {
   const int result = spindle::run([] {
@@ -15,7 +18,8 @@ int main() {
       spindle::yield();
       return grandchild.join() + 2;
     });
-    return child.join();
+    spindle::TlsContext tls = spindle::TlsContext::client();
+    return tls.is_server() ? 0 : child.join();
   });
   std::printf("spindle consumer: result %d\n", result);
   return result == 42 ? 0 : 1;

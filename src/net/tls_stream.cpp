@@ -1,0 +1,455 @@
+// TlsStream: OpenSSL over a BIO pair, driven by the stream below.
+//
+// OpenSSL reads and writes only memory: one end of a BIO pair is the SSL's,
+// the other ours. An SSL call that wants more input (SSL_ERROR_WANT_READ)
+// gets it by a read of the stream below into a staging buffer, copied into
+// the pair; output it produced is written to the stream below straight from
+// the pair's buffer (zero copy) before the call returns. Both buffers are
+// fixed, so a connection holds at most their size whatever its peer does.
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <climits>
+#include <cstring>
+#include <mutex>
+
+#include "io/io_internal.hpp"
+#include "net/tls_openssl.hpp"
+#include "spindle/fiber/cancel.hpp"
+#include "spindle/net/tls_stream.hpp"
+#include "spindle/sync/mutex.hpp"
+
+namespace spindle {
+
+namespace detail {
+
+namespace {
+
+// Each direction's buffer in the BIO pair: two full TLS records (at most
+// 16 KiB of data plus 256 bytes of overhead each in TLS 1.3, 2 KiB in 1.2).
+constexpr std::size_t kPairBuffer = 32 * 1024;
+// Largest read of the stream below at once.
+constexpr std::size_t kStaging = 16 * 1024;
+// Largest SSL_write at once: one record.
+constexpr std::size_t kRecord = 16 * 1024;
+
+enum class Op { handshake, read, write, shutdown };
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::handshake:
+      return "handshake";
+    case Op::read:
+      return "read";
+    case Op::write:
+      return "write";
+    case Op::shutdown:
+      return "shutdown";
+  }
+  return "operation";
+}
+
+bool is_ip_address(const std::string& host) {
+  unsigned char address[16];
+  return ::inet_pton(AF_INET, host.c_str(), address) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), address) == 1;
+}
+
+}  // namespace
+
+class TlsSession {
+ public:
+  TlsSession(const TlsContext& context, std::unique_ptr<TlsTransport> transport, bool server)
+      : context_(context.state()), transport_(std::move(transport)), server_(server) {
+    ssl_ = SSL_new(context_->ctx);
+    if (ssl_ == nullptr) throw TlsError(TlsErrc::config, "TLS: " + take_openssl_error());
+    BIO* internal = nullptr;
+    if (BIO_new_bio_pair(&internal, kPairBuffer, &network_, kPairBuffer) != 1) {
+      throw TlsError(TlsErrc::config, "TLS: " + take_openssl_error());
+    }
+    SSL_set_bio(ssl_, internal, internal);
+    SSL_set_app_data(ssl_, this);
+    if (server) {
+      SSL_set_accept_state(ssl_);
+    } else {
+      SSL_set_connect_state(ssl_);
+    }
+  }
+  ~TlsSession() {
+    SSL_free(ssl_);
+    BIO_free(network_);
+  }
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  void set_host(std::string_view host) {
+    host_ = host;
+    if (host_.empty()) {
+      if (context_->verify) {
+        throw TlsError(TlsErrc::config,
+                       "TLS connect: a host name is needed to verify the server's certificate");
+      }
+      return;
+    }
+    if (is_ip_address(host_)) {
+      // An address is checked against the certificate's IP entries and is
+      // never sent by SNI (RFC 6066 allows only names there).
+      if (context_->verify &&
+          X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host_.c_str()) != 1) {
+        throw TlsError(TlsErrc::config, "TLS connect: bad address " + host_);
+      }
+      return;
+    }
+    if (SSL_set_tlsext_host_name(ssl_, host_.c_str()) != 1) {
+      throw TlsError(TlsErrc::config, "TLS connect: bad host name " + host_);
+    }
+    if (context_->verify) {
+      SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (SSL_set1_host(ssl_, host_.c_str()) != 1) {
+        throw TlsError(TlsErrc::config, "TLS connect: bad host name " + host_);
+      }
+    }
+  }
+
+  void handshake() {
+    drive(Op::handshake, [this] { return SSL_do_handshake(ssl_); });
+    handshake_done_ = true;
+  }
+
+  std::size_t read(std::span<std::byte> buffer) {
+    check_usable(Op::read);
+    if (buffer.empty()) return 0;
+    int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+    return static_cast<std::size_t>(
+        drive(Op::read, [&] { return SSL_read(ssl_, buffer.data(), size); }));
+  }
+
+  std::size_t write(std::span<const std::byte> data) {
+    check_usable(Op::write);
+    if (write_broken_) {
+      throw TlsError(TlsErrc::unusable,
+                     describe(Op::write) + ": an earlier write was interrupted part way");
+    }
+    if (data.empty()) return 0;
+    int size = static_cast<int>(std::min(data.size(), kRecord));
+    // SSL_write has taken the data once it returns: a write that fails
+    // after that leaves a record half sent and the caller unsure what went.
+    bool taken = false;
+    try {
+      return static_cast<std::size_t>(drive(Op::write, [&] {
+        int n = SSL_write(ssl_, data.data(), size);
+        taken = n > 0;
+        return n;
+      }));
+    } catch (...) {
+      if (taken) write_broken_ = true;
+      throw;
+    }
+  }
+
+  void shutdown() {
+    check_usable(Op::shutdown);
+    if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0 && BIO_ctrl_pending(network_) == 0) {
+      return;
+    }
+    drive(Op::shutdown, [this] {
+      int r = SSL_shutdown(ssl_);
+      return r >= 0 ? 1 : r;  // 0: sent, the peer's has not come yet: fine
+    });
+  }
+
+  void close() {
+    bool notify = handshake_done_ && failure_.empty() && !write_broken_ &&
+                  (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0;
+    if (notify && !cancellation_pending()) {
+      try {
+        shutdown();
+      } catch (const std::system_error&) {
+        // The peer may be gone; it then sees no close_notify, nothing more.
+      }
+    }
+    transport_->close();
+  }
+
+  // The SNI callback of a server context (tls_choose_by_name).
+  void keep_context(std::shared_ptr<TlsContextState> chosen) { chosen_ = std::move(chosen); }
+
+  SSL* ssl() const noexcept { return ssl_; }
+  TlsTransport& transport() noexcept { return *transport_; }
+
+ private:
+  // Runs an SSL call until it is done, moving bytes between the BIO pair
+  // and the stream below as it asks.
+  template <class Call>
+  int drive(Op op, Call call) {
+    // A reader does not wait for a writer's flush: that one sends what the
+    // read produced too, and two peers whose readers waited behind writers
+    // stuck on full sockets would wait for each other for ever.
+    Flush flush = op == Op::read ? Flush::if_free : Flush::wait;
+    for (;;) {
+      ERR_clear_error();
+      int r = call();
+      int error = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+      switch (error) {
+        case SSL_ERROR_NONE:
+          flush_output(flush);
+          return r;
+        case SSL_ERROR_ZERO_RETURN:
+          return 0;
+        case SSL_ERROR_WANT_WRITE:
+          flush_output(Flush::wait);
+          break;
+        case SSL_ERROR_WANT_READ:
+          flush_output(flush);
+          fill_input(op);
+          break;
+        default:
+          fail(op, error);
+      }
+    }
+  }
+
+  enum class Flush { wait, if_free };
+
+  // Writes what OpenSSL produced to the stream below, one fiber at a time so
+  // that records go out whole and in order. The fiber that flushes goes on
+  // until the pair is empty, so one that finds it busy may leave (if_free):
+  // its bytes will go too.
+  void flush_output(Flush how) {
+    if (BIO_ctrl_pending(network_) == 0) return;
+    std::unique_lock lock(out_mutex_, std::defer_lock);
+    if (how == Flush::wait) {
+      lock.lock();
+    } else if (!lock.try_lock()) {
+      return;
+    }
+    for (;;) {
+      char* data = nullptr;
+      int n = BIO_nread0(network_, &data);
+      if (n <= 0) return;
+      std::size_t sent =
+          transport_->write_some(std::as_bytes(std::span(data, static_cast<std::size_t>(n))));
+      BIO_nread(network_, &data, static_cast<int>(sent));
+    }
+  }
+
+  // Reads from the stream below into the pair. A fiber that waited here
+  // while another read returns at once: the pair has new input to try.
+  void fill_input(Op op) {
+    std::uint64_t seen = input_generation_;
+    std::lock_guard lock(in_mutex_);
+    if (seen != input_generation_) return;
+    if (eof_) fail(op, SSL_ERROR_SYSCALL);
+    std::size_t room = std::min(BIO_ctrl_get_write_guarantee(network_), staging_.size());
+    if (room == 0) {
+      failure_ = describe(op) + ": the peer's record does not fit the input buffer";
+      throw TlsError(TlsErrc::protocol, failure_);
+    }
+    std::size_t n = transport_->read_some(std::span(staging_.data(), room));
+    ++input_generation_;
+    if (n == 0) {
+      eof_ = true;
+      BIO_shutdown_wr(network_);
+      return;
+    }
+    // Fits: nobody else adds to the pair, and SSL only frees room.
+    BIO_write(network_, staging_.data(), static_cast<int>(n));
+  }
+
+  // "TLS handshake with example.test", "TLS read (server for example.test)".
+  std::string describe(Op op) const {
+    std::string text = std::string("TLS ") + op_name(op);
+    if (!server_) {
+      if (!host_.empty()) text += " with " + host_;
+      return text;
+    }
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    text += name != nullptr ? std::string(" (server for ") + name + ")" : " (server)";
+    return text;
+  }
+
+  void check_usable(Op op) const {
+    if (!failure_.empty()) {
+      throw TlsError(TlsErrc::unusable,
+                     describe(op) + ": the connection failed earlier (" + failure_ + ")");
+    }
+  }
+
+  // Throws the TlsError an SSL call's failure means, after sending the
+  // alert OpenSSL queued for the peer (best effort).
+  [[noreturn]] void fail(Op op, int ssl_error) {
+    unsigned long first = ERR_peek_error();
+    long verify = SSL_get_verify_result(ssl_);
+    bool verify_failed = ERR_GET_LIB(first) == ERR_LIB_SSL &&
+                         ERR_GET_REASON(first) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+    bool eof = ERR_GET_LIB(first) == ERR_LIB_SSL &&
+               ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    if (ssl_error == SSL_ERROR_SYSCALL && first == 0) eof = eof_;
+    std::string reason = take_openssl_error();
+    TlsErrc code = TlsErrc::protocol;
+    std::string text = describe(op) + ": ";
+    if (verify_failed) {
+      code = TlsErrc::certificate;
+      text += "certificate verify failed (";
+      text += X509_verify_cert_error_string(verify);
+      text += ')';
+    } else if (eof && !handshake_done_) {
+      code = TlsErrc::closed_in_handshake;
+      text += "the peer closed the connection during the handshake";
+    } else if (eof) {
+      code = TlsErrc::truncated;
+      text += "the peer closed the connection without close_notify (the data may be truncated)";
+    } else {
+      text += reason;
+    }
+    failure_ = text;
+    try {
+      flush_output(Flush::if_free);
+    } catch (const std::system_error&) {
+      // The peer may be gone: the alert was a courtesy.
+    }
+    throw TlsError(code, text, verify_failed ? verify : 0);
+  }
+
+  std::shared_ptr<TlsContextState> context_;
+  std::shared_ptr<TlsContextState> chosen_;  // by SNI, if another
+  std::unique_ptr<TlsTransport> transport_;
+  SSL* ssl_ = nullptr;
+  BIO* network_ = nullptr;  // our end of the pair; SSL owns the other
+  bool server_;
+  bool handshake_done_ = false;
+  bool eof_ = false;
+  bool write_broken_ = false;
+  std::string host_;
+  std::string failure_;  // why the connection failed, once it has
+  std::uint64_t input_generation_ = 0;
+  Mutex in_mutex_;
+  Mutex out_mutex_;
+  std::array<std::byte, kStaging> staging_;
+};
+
+int tls_choose_by_name(SSL* ssl, int* /*alert*/, void* arg) {
+  const auto* state = static_cast<const TlsContextState*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr || !state->choose_by_name) return SSL_TLSEXT_ERR_OK;
+  const TlsContext* chosen = state->choose_by_name(name);
+  if (chosen == nullptr || chosen->state().get() == state) return SSL_TLSEXT_ERR_OK;
+  if (SSL_set_SSL_CTX(ssl, chosen->state()->ctx) == nullptr) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  static_cast<TlsSession*>(SSL_get_app_data(ssl))->keep_context(chosen->state());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace detail
+
+using detail::TlsSession;
+
+TlsStream::TlsStream() noexcept = default;
+TlsStream::TlsStream(std::unique_ptr<TlsSession> session) noexcept
+    : session_(std::move(session)) {}
+TlsStream::TlsStream(TlsStream&& other) noexcept = default;
+TlsStream& TlsStream::operator=(TlsStream&& other) noexcept = default;
+TlsStream::~TlsStream() = default;
+
+TlsStream TlsStream::connect_erased(const TlsContext& context,
+                                   std::unique_ptr<detail::TlsTransport> transport,
+                                   std::string_view host, Deadline deadline) {
+  if (context.is_server()) {
+    throw TlsError(TlsErrc::config, "TLS connect: the context is a server context");
+  }
+  auto session = std::make_unique<TlsSession>(context, std::move(transport), false);
+  session->set_host(host);
+  io_detail::timed(deadline, [&] { session->handshake(); });
+  return TlsStream(std::move(session));
+}
+
+TlsStream TlsStream::accept_erased(const TlsContext& context,
+                                  std::unique_ptr<detail::TlsTransport> transport,
+                                  Deadline deadline) {
+  if (!context.is_server()) {
+    throw TlsError(TlsErrc::config, "TLS accept: the context is a client context");
+  }
+  auto session = std::make_unique<TlsSession>(context, std::move(transport), true);
+  io_detail::timed(deadline, [&] { session->handshake(); });
+  return TlsStream(std::move(session));
+}
+
+TlsSession& TlsStream::session(const char* op) const {
+  if (!session_) throw std::system_error(EBADF, std::system_category(), std::string("TLS ") + op);
+  return *session_;
+}
+
+detail::TlsTransport& TlsStream::transport() { return session("next_layer").transport(); }
+
+std::size_t TlsStream::read_some(std::span<std::byte> buffer, Deadline deadline) {
+  TlsSession& s = session("read");
+  return io_detail::timed(deadline, [&] { return s.read(buffer); });
+}
+
+std::size_t TlsStream::write_some(std::span<const std::byte> data, Deadline deadline) {
+  TlsSession& s = session("write");
+  return io_detail::timed(deadline, [&] { return s.write(data); });
+}
+
+void TlsStream::write_all(std::span<const std::byte> data, Deadline deadline) {
+  TlsSession& s = session("write");
+  io_detail::timed(deadline, [&] {
+    while (!data.empty()) data = data.subspan(s.write(data));
+  });
+}
+
+void TlsStream::shutdown_write(Deadline deadline) {
+  TlsSession& s = session("shutdown");
+  io_detail::timed(deadline, [&] { s.shutdown(); });
+}
+
+void TlsStream::close() {
+  if (!session_) return;
+  std::unique_ptr<TlsSession> s = std::move(session_);
+  s->close();
+}
+
+std::string_view TlsStream::alpn() const noexcept {
+  if (!session_) return {};
+  const unsigned char* data = nullptr;
+  unsigned length = 0;
+  SSL_get0_alpn_selected(session_->ssl(), &data, &length);
+  return {reinterpret_cast<const char*>(data), length};
+}
+
+std::string_view TlsStream::server_name() const noexcept {
+  if (!session_) return {};
+  const char* name = SSL_get_servername(session_->ssl(), TLSEXT_NAMETYPE_host_name);
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+std::string_view TlsStream::version() const noexcept {
+  return session_ ? SSL_get_version(session_->ssl()) : std::string_view();
+}
+
+std::string_view TlsStream::cipher() const noexcept {
+  if (!session_) return {};
+  const char* name = SSL_get_cipher_name(session_->ssl());
+  return name != nullptr ? std::string_view(name) : std::string_view();
+}
+
+std::string TlsStream::peer_subject() const {
+  if (!session_) return {};
+  X509* cert = SSL_get0_peer_certificate(session_->ssl());
+  if (cert == nullptr) return {};
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) throw std::bad_alloc();
+  X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio, &data);
+  std::string subject(data, static_cast<std::size_t>(length));
+  BIO_free(bio);
+  return subject;
+}
+
+void* TlsStream::native_handle() const noexcept { return session_ ? session_->ssl() : nullptr; }
+
+}  // namespace spindle

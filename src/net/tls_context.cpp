@@ -3,7 +3,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <climits>
 #include <memory>
+#include <system_error>
 #include <utility>
 
 #include "net/tls_openssl.hpp"
@@ -17,6 +19,7 @@ std::string take_openssl_error(std::string_view fallback) {
   unsigned long first = ERR_get_error();
   ERR_clear_error();
   if (first == 0) return std::string(fallback);
+  if (ERR_SYSTEM_ERROR(first)) return std::system_category().message(ERR_GET_REASON(first));
   const char* reason = ERR_reason_error_string(first);
   if (reason != nullptr) return reason;
   char buffer[256];
@@ -105,8 +108,12 @@ TlsContext::TlsContext(bool server) : state_(std::make_shared<TlsContextState>()
   }
 }
 
-TlsContext TlsContext::client() { return TlsContext(false); }
-TlsContext TlsContext::server() { return TlsContext(true); }
+TlsContext TlsContext::client() {
+  return TlsContext(false);
+}
+TlsContext TlsContext::server() {
+  return TlsContext(true);
+}
 
 TlsContext& TlsContext::certificate_file(const std::filesystem::path& chain,
                                          const std::filesystem::path& key) {
@@ -181,7 +188,8 @@ TlsContext& TlsContext::no_default_ca() {
 TlsContext& TlsContext::verify_peer(bool on) {
   state_->verify = on;
   int mode = SSL_VERIFY_NONE;
-  if (on) mode = state_->server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER;
+  if (on)
+    mode = state_->server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER;
   SSL_CTX_set_verify(state_->ctx, mode, nullptr);
   return *this;
 }
@@ -190,9 +198,8 @@ TlsContext& TlsContext::alpn(std::vector<std::string> protocols) {
   std::string wire;
   for (const std::string& p : protocols) {
     if (p.empty() || p.size() > 255) {
-      throw TlsError(TlsErrc::config,
-                     "TLS ALPN: a protocol name must be 1 to 255 bytes, not " +
-                         std::to_string(p.size()));
+      throw TlsError(TlsErrc::config, "TLS ALPN: a protocol name must be 1 to 255 bytes, not " +
+                                          std::to_string(p.size()));
     }
     wire += static_cast<char>(p.size());
     wire += p;
@@ -206,8 +213,7 @@ TlsContext& TlsContext::alpn(std::vector<std::string> protocols) {
   return *this;
 }
 
-TlsContext& TlsContext::on_server_name(
-    std::function<const TlsContext*(std::string_view)> choose) {
+TlsContext& TlsContext::on_server_name(std::function<const TlsContext*(std::string_view)> choose) {
   if (!state_->server) {
     throw TlsError(TlsErrc::config, "TLS on_server_name: only a server context chooses by SNI");
   }
@@ -233,7 +239,11 @@ TlsContext& TlsContext::allow_truncation(bool on) {
   return *this;
 }
 
-bool TlsContext::is_server() const noexcept { return state_->server; }
-void* TlsContext::native_handle() const noexcept { return state_->ctx; }
+bool TlsContext::is_server() const noexcept {
+  return state_->server;
+}
+void* TlsContext::native_handle() const noexcept {
+  return state_->ctx;
+}
 
 }  // namespace spindle

@@ -33,7 +33,9 @@ const std::error_category& tls_category() noexcept {
   return category;
 }
 
-std::error_code make_error_code(TlsErrc e) noexcept { return {static_cast<int>(e), tls_category()}; }
+std::error_code make_error_code(TlsErrc e) noexcept {
+  return {static_cast<int>(e), tls_category()};
+}
 
 TlsError::TlsError(TlsErrc code, const std::string& message, long verify_result)
     : std::system_error(make_error_code(code), message),

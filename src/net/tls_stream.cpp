@@ -53,6 +53,14 @@ const char* op_name(Op op) {
   return "operation";
 }
 
+// Reasons OpenSSL gives for bytes that are not TLS records at all.
+bool looks_like_not_tls(unsigned long error) {
+  if (ERR_GET_LIB(error) != ERR_LIB_SSL) return false;
+  int reason = ERR_GET_REASON(error);
+  return reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST ||
+         reason == SSL_R_HTTPS_PROXY_REQUEST || reason == SSL_R_PACKET_LENGTH_TOO_LONG;
+}
+
 bool is_ip_address(const std::string& host) {
   unsigned char address[16];
   return ::inet_pton(AF_INET, host.c_str(), address) == 1 ||
@@ -305,6 +313,7 @@ class TlsSession {
       text += "the peer closed the connection without close_notify (the data may be truncated)";
     } else {
       text += reason;
+      if (looks_like_not_tls(first)) text += " (the peer does not speak TLS?)";
     }
     failure_ = text;
     try {
@@ -348,15 +357,14 @@ int tls_choose_by_name(SSL* ssl, int* /*alert*/, void* arg) {
 using detail::TlsSession;
 
 TlsStream::TlsStream() noexcept = default;
-TlsStream::TlsStream(std::unique_ptr<TlsSession> session) noexcept
-    : session_(std::move(session)) {}
+TlsStream::TlsStream(std::unique_ptr<TlsSession> session) noexcept : session_(std::move(session)) {}
 TlsStream::TlsStream(TlsStream&& other) noexcept = default;
 TlsStream& TlsStream::operator=(TlsStream&& other) noexcept = default;
 TlsStream::~TlsStream() = default;
 
 TlsStream TlsStream::connect_erased(const TlsContext& context,
-                                   std::unique_ptr<detail::TlsTransport> transport,
-                                   std::string_view host, Deadline deadline) {
+                                    std::unique_ptr<detail::TlsTransport> transport,
+                                    std::string_view host, Deadline deadline) {
   if (context.is_server()) {
     throw TlsError(TlsErrc::config, "TLS connect: the context is a server context");
   }
@@ -367,8 +375,8 @@ TlsStream TlsStream::connect_erased(const TlsContext& context,
 }
 
 TlsStream TlsStream::accept_erased(const TlsContext& context,
-                                  std::unique_ptr<detail::TlsTransport> transport,
-                                  Deadline deadline) {
+                                   std::unique_ptr<detail::TlsTransport> transport,
+                                   Deadline deadline) {
   if (!context.is_server()) {
     throw TlsError(TlsErrc::config, "TLS accept: the context is a client context");
   }
@@ -382,7 +390,9 @@ TlsSession& TlsStream::session(const char* op) const {
   return *session_;
 }
 
-detail::TlsTransport& TlsStream::transport() { return session("next_layer").transport(); }
+detail::TlsTransport& TlsStream::transport() {
+  return session("next_layer").transport();
+}
 
 std::size_t TlsStream::read_some(std::span<std::byte> buffer, Deadline deadline) {
   TlsSession& s = session("read");
@@ -450,6 +460,8 @@ std::string TlsStream::peer_subject() const {
   return subject;
 }
 
-void* TlsStream::native_handle() const noexcept { return session_ ? session_->ssl() : nullptr; }
+void* TlsStream::native_handle() const noexcept {
+  return session_ ? session_->ssl() : nullptr;
+}
 
 }  // namespace spindle

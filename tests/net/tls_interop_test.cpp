@@ -34,8 +34,9 @@ class OpensslPresent : public ::testing::Environment {
  public:
   void SetUp() override {
     if (!openssl_command_present()) {
-      std::printf("SKIPPED: the openssl command is not installed (scripts/install-deps.sh "
-                  "installs it, Debian package 'openssl')\n");
+      std::printf(
+          "SKIPPED: the openssl command is not installed (scripts/install-deps.sh "
+          "installs it, Debian package 'openssl')\n");
       std::fflush(stdout);
       std::_Exit(77);
     }
@@ -134,20 +135,17 @@ int start_s_server(Child& server) {
   return std::stoi(out.substr(colon + 1, line_end - colon - 1));
 }
 
-FdStream connect_loopback(int port) {
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  to.sin_port = htons(static_cast<std::uint16_t>(port));
-  return FdStream(io_test::tcp_connect(to));
+spindle::TcpStream connect_loopback(int port) {
+  return spindle::TcpStream::connect(
+      spindle::SocketAddress::loopback_v4(static_cast<std::uint16_t>(port)), 30s);
 }
 
 TEST(TlsInterop, SpindleClientAndOpensslServer) {
   PkiFiles files;
   spindle::run([&] {
     // -rev: answers each line reversed; -naccept 1: one connection, then exit.
-    Child server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev",
-                  "-cert", files.cert, "-key", files.key, "-alpn", "h2,http/1.1"});
+    Child server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev", "-cert",
+                  files.cert, "-key", files.key, "-alpn", "h2,http/1.1"});
     int port = start_s_server(server);
     TlsContext context = TlsContext::client();
     context.ca_file(files.ca).alpn({"http/1.1"});
@@ -184,8 +182,8 @@ TEST(TlsInterop, SpindleClientRejectsOpensslServerWithAnUntrustedCertificate) {
   tls_test::write_text(files.dir / "rogue.pem", pki().rogue.cert_pem);
   tls_test::write_text(files.dir / "rogue.key", pki().rogue.key_pem);
   spindle::run([&] {
-    Child server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev",
-                  "-cert", files.dir / "rogue.pem", "-key", files.dir / "rogue.key"});
+    Child server({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev", "-cert",
+                  files.dir / "rogue.pem", "-key", files.dir / "rogue.key"});
     int port = start_s_server(server);
     TlsContext context = TlsContext::client();
     context.ca_file(files.ca);
@@ -205,12 +203,12 @@ TEST(TlsInterop, SpindleClientRejectsOpensslServerWithAnUntrustedCertificate) {
 TEST(TlsInterop, OpensslClientAndSpindleServer) {
   PkiFiles files;
   spindle::run([&] {
-    io_test::Listener listener = io_test::tcp_listener();
-    int port = ntohs(listener.address.sin_port);
+    auto listener = spindle::TcpListener::bind(spindle::SocketAddress::loopback_v4());
+    int port = listener.port();
     TlsContext context = TlsContext::server();
     context.certificate_file(files.cert, files.key).alpn({"h2", "http/1.1"});
     auto server = spindle::spin([&] {
-      TlsStream tls = TlsStream::accept(context, FdStream(spindle::accept(listener.fd)), 30s);
+      TlsStream tls = TlsStream::accept(context, listener.accept(), 30s);
       spindle::BufferedReader in(tls);
       std::string request(in.read_line().value_or("<eof>"));
       std::string reply = "spindle heard '" + request + "' for " + std::string(tls.server_name()) +
@@ -225,31 +223,29 @@ TEST(TlsInterop, OpensslClientAndSpindleServer) {
     server.join();
     std::string out = client.read_to_end();
     EXPECT_EQ(client.wait(), 0) << out;
-    EXPECT_NE(out.find("spindle heard 'ping' for example.test over h2"), std::string::npos)
-        << out;
+    EXPECT_NE(out.find("spindle heard 'ping' for example.test over h2"), std::string::npos) << out;
     EXPECT_NE(out.find("Verify return code: 0 (ok)"), std::string::npos) << out;
-    ::close(listener.fd);
   });
 }
 
 TEST(TlsInterop, OpensslClientGetsAClearRefusal) {
   PkiFiles files;
   spindle::run([&] {
-    io_test::Listener listener = io_test::tcp_listener();
-    int port = ntohs(listener.address.sin_port);
+    auto listener = spindle::TcpListener::bind(spindle::SocketAddress::loopback_v4());
+    int port = listener.port();
     TlsContext context = TlsContext::server();
     context.certificate_file(files.cert, files.key).min_version(spindle::TlsVersion::tls1_3);
     auto server = spindle::spin([&]() -> std::string {
       try {
-        TlsStream::accept(context, FdStream(spindle::accept(listener.fd)), 30s);
+        TlsStream::accept(context, listener.accept(), 30s);
         return "accepted";
       } catch (const spindle::TlsError& e) {
         return e.what();
       }
     });
     // A client that offers only TLS 1.2 to a server that wants 1.3.
-    Child client({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
-                  "-tls1_2", "-CAfile", files.ca});
+    Child client({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-tls1_2",
+                  "-CAfile", files.ca});
     client.input().close();
     std::string refusal = server.join();
     EXPECT_NE(refusal.find("TLS handshake (server): unsupported protocol"), std::string::npos)
@@ -257,7 +253,6 @@ TEST(TlsInterop, OpensslClientGetsAClearRefusal) {
     std::string out = client.read_to_end();
     EXPECT_NE(client.wait(), 0) << out;
     EXPECT_NE(out.find("alert protocol version"), std::string::npos) << out;
-    ::close(listener.fd);
   });
 }
 

@@ -124,8 +124,8 @@ struct Pki {
   Identity client =
       make_identity({.common_name = "client.test", .alt_names = "DNS:client.test"}, &ca);
   Identity rogue_ca = make_identity({.common_name = "rogue CA", .ca = true}, nullptr);
-  Identity rogue = make_identity(
-      {.common_name = "example.test", .alt_names = "DNS:example.test"}, &rogue_ca);
+  Identity rogue =
+      make_identity({.common_name = "example.test", .alt_names = "DNS:example.test"}, &rogue_ca);
 };
 
 inline const Pki& pki() {

@@ -57,10 +57,10 @@ class TlsSession;
 // a Stream itself, so BufferedReader, BufferedWriter and copy() work over
 // it. The stream below is type-erased (one allocation per connection, one
 // virtual call per read or write of it), so TLS is compiled once and a
-// TlsStream's type does not depend on what it runs over. OpenSSL works on memory (a BIO pair of two 32 KiB buffers, so
-// what a connection holds is bounded) and every byte to or from the peer
-// goes through the stream's own operations: they suspend the fiber, not
-// the thread, and their deadlines and cancellation apply.
+// TlsStream's type does not depend on what it runs over. OpenSSL works on memory (a BIO pair of two
+// 32 KiB buffers, so what a connection holds is bounded) and every byte to or from the peer goes
+// through the stream's own operations: they suspend the fiber, not the thread, and their deadlines
+// and cancellation apply.
 //
 // connect() and accept() do the handshake and return an open stream. The
 // client verifies the server's certificate and that it names `host` (an

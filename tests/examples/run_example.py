@@ -3,7 +3,7 @@
 
     run_example.py NAME --bin-dir DIR
 
-NAME is echo_server, chat_server, proxy, dns_lookup or file_server. Servers
+NAME is echo_server, chat_server, proxy, dns_lookup, file_server or tls_echo. Servers
 are started on 127.0.0.1 port 0; the first line they print says where they
 listen. Exit status: 0 passed, 1 failed, 77 skipped (the reason is printed).
 The backend comes from SPINDLE_BACKEND, which the examples inherit.
@@ -338,6 +338,94 @@ def test_file_server(bins):
             lines = Lines(s)
             expect_eq(get("sub/a.txt"), b"hello\n", "a new connection after that")
             s.close()
+
+
+def make_test_pki(tmp):
+    """A CA and a certificate it signs for localhost and 127.0.0.1, made with
+    the openssl command; returns the file names."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise Skip("the openssl command is not installed (scripts/install-deps.sh installs it)")
+    f = {n: os.path.join(tmp, n) for n in ("ca.pem", "ca.key", "server.pem", "server.key",
+                                            "server.csr", "ext.cnf")}
+    with open(f["ext.cnf"], "w") as ext:
+        ext.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    steps = [
+        ["req", "-x509", *ec, "-subj", "/CN=tls_echo test CA", "-days", "1",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign", "-keyout", f["ca.key"], "-out", f["ca.pem"]],
+        ["req", *ec, "-subj", "/CN=localhost", "-keyout", f["server.key"], "-out", f["server.csr"]],
+        ["x509", "-req", "-in", f["server.csr"], "-CA", f["ca.pem"], "-CAkey", f["ca.key"],
+         "-CAcreateserial", "-days", "1", "-extfile", f["ext.cnf"], "-out", f["server.pem"]],
+    ]
+    for step in steps:
+        subprocess.run([openssl, *step], check=True, capture_output=True, timeout=TIMEOUT)
+    return f
+
+
+def test_tls_echo(bins):
+    import ssl
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = make_test_pki(tmp)
+        with Server([bins("tls_echo"), "server", "127.0.0.1:0", "--cert", pki["server.pem"],
+                     "--key", pki["server.key"]]) as server:
+            port = server.address[1]
+
+            def client(*args, **kw):
+                return subprocess.run([bins("tls_echo"), "client", *args], capture_output=True,
+                                      text=True, timeout=TIMEOUT, **kw)
+
+            out = client(f"localhost:{port}", "--ca", pki["ca.pem"], "hello", "two words")
+            expect_eq(out.returncode, 0, f"tls_echo client status ({out.stderr})")
+            expect_eq(out.stdout, "hello\ntwo words\n", "tls_echo client output")
+            out = client(server.endpoint, "--ca", pki["ca.pem"], input="from stdin\n")
+            expect_eq(out.stdout, "from stdin\n", f"by address, from stdin ({out.stderr})")
+            # The errors a user meets: a CA it does not know, another name.
+            out = client(f"localhost:{port}", "x")
+            expect_eq(out.returncode, 1, "status against an unknown CA")
+            wanted = ("tls_echo: TLS handshake with localhost: certificate verify failed "
+                      "(unable to get local issuer certificate)\n")
+            expect_eq(out.stderr, wanted, "unknown CA")
+            out = client(f"localhost:{port}", "--ca", pki["ca.pem"], "--name", "other.test", "x")
+            expect_eq(out.stderr, "tls_echo: TLS handshake with other.test: certificate verify "
+                      "failed (hostname mismatch)\n", "another name")
+            # Plain text to a TLS server: that connection fails, the server goes on.
+            s = connect(server.address)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            s.close()
+            # Python's ssl module as the client: 2 MiB there and back.
+            context = ssl.create_default_context(cafile=pki["ca.pem"])
+            with context.wrap_socket(connect(server.address), server_hostname="localhost") as t:
+                payload = os.urandom(2 << 20)
+                t.sendall(payload)
+                expect_eq(recv_exactly(t, len(payload)), payload, "2 MiB over TLS")
+                t.unwrap()  # close_notify, and the server's in return
+            # openssl s_client as the client (it stays until killed: -quiet
+            # ignores the end of its input).
+            proc = subprocess.Popen(["timeout", str(TIMEOUT), "openssl", "s_client", "-connect",
+                                     f"127.0.0.1:{port}", "-servername", "localhost",
+                                     "-CAfile", pki["ca.pem"], "-verify_return_error", "-quiet"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            proc.stdin.write("via s_client\n")
+            proc.stdin.flush()
+            seen = []
+            for line in proc.stdout:
+                seen.append(line)
+                if line == "via s_client\n":
+                    break
+            proc.kill()
+            proc.wait()
+            if "via s_client\n" not in seen:
+                raise AssertionError(f"s_client got no echo: {seen!r}")
+        # What the server said about the plain-text client: Server.stop()
+        # printed its stderr; the connection's error is one line of it.
 
 
 def main():

@@ -77,6 +77,7 @@ class TlsSession {
     if (ssl_ == nullptr) throw TlsError(TlsErrc::config, "TLS: " + take_openssl_error());
     BIO* internal = nullptr;
     if (BIO_new_bio_pair(&internal, kPairBuffer, &network_, kPairBuffer) != 1) {
+      SSL_free(ssl_);
       throw TlsError(TlsErrc::config, "TLS: " + take_openssl_error());
     }
     SSL_set_bio(ssl_, internal, internal);
@@ -161,7 +162,10 @@ class TlsSession {
 
   void shutdown() {
     check_usable(Op::shutdown);
-    if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0 && BIO_ctrl_pending(network_) == 0) {
+    if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0) {
+      // Sent before (what an interrupted flush left goes now). Calling
+      // SSL_shutdown again would wait for the peer's close_notify.
+      flush_output();
       return;
     }
     drive(Op::shutdown, [this] {
@@ -192,27 +196,29 @@ class TlsSession {
  private:
   // Runs an SSL call until it is done, moving bytes between the BIO pair
   // and the stream below as it asks.
+  //
+  // A read never writes to the stream below: what it produced (a TLS 1.3
+  // KeyUpdate answer) waits for the next write or close, as RFC 8446
+  // allows. A reader that wrote could block on a peer that does not read
+  // (it is writing to us), and two such peers would wait for each other.
   template <class Call>
   int drive(Op op, Call call) {
-    // A reader does not wait for a writer's flush: that one sends what the
-    // read produced too, and two peers whose readers waited behind writers
-    // stuck on full sockets would wait for each other for ever.
-    Flush flush = op == Op::read ? Flush::if_free : Flush::wait;
+    const bool writes = op != Op::read;
     for (;;) {
       ERR_clear_error();
       int r = call();
       int error = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
       switch (error) {
         case SSL_ERROR_NONE:
-          flush_output(flush);
+          if (writes) flush_output();
           return r;
         case SSL_ERROR_ZERO_RETURN:
           return 0;
         case SSL_ERROR_WANT_WRITE:
-          flush_output(Flush::wait);
+          flush_output();
           break;
         case SSL_ERROR_WANT_READ:
-          flush_output(flush);
+          if (writes) flush_output();
           fill_input(op);
           break;
         default:
@@ -221,20 +227,12 @@ class TlsSession {
     }
   }
 
-  enum class Flush { wait, if_free };
-
-  // Writes what OpenSSL produced to the stream below, one fiber at a time so
-  // that records go out whole and in order. The fiber that flushes goes on
-  // until the pair is empty, so one that finds it busy may leave (if_free):
-  // its bytes will go too.
-  void flush_output(Flush how) {
+  // Writes what OpenSSL produced to the stream below, one fiber at a time
+  // so that records go out whole and in order; the fiber goes on until the
+  // pair is empty, bytes added meanwhile included.
+  void flush_output() {
     if (BIO_ctrl_pending(network_) == 0) return;
-    std::unique_lock lock(out_mutex_, std::defer_lock);
-    if (how == Flush::wait) {
-      lock.lock();
-    } else if (!lock.try_lock()) {
-      return;
-    }
+    std::lock_guard lock(out_mutex_);
     for (;;) {
       char* data = nullptr;
       int n = BIO_nread0(network_, &data);
@@ -288,7 +286,8 @@ class TlsSession {
   }
 
   // Throws the TlsError an SSL call's failure means, after sending the
-  // alert OpenSSL queued for the peer (best effort).
+  // alert OpenSSL queued for the peer (best effort; not from a read, which
+  // never writes).
   [[noreturn]] void fail(Op op, int ssl_error) {
     unsigned long first = ERR_peek_error();
     long verify = SSL_get_verify_result(ssl_);
@@ -316,10 +315,12 @@ class TlsSession {
       if (looks_like_not_tls(first)) text += " (the peer does not speak TLS?)";
     }
     failure_ = text;
-    try {
-      flush_output(Flush::if_free);
-    } catch (const std::system_error&) {
-      // The peer may be gone: the alert was a courtesy.
+    if (op != Op::read) {
+      try {
+        flush_output();
+      } catch (const std::system_error&) {
+        // The peer may be gone: the alert was a courtesy.
+      }
     }
     throw TlsError(code, text, verify_failed ? verify : 0);
   }

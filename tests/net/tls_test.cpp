@@ -426,6 +426,30 @@ TEST(Tls, ReadDeadlineCanBeRetried) {
   });
 }
 
+// A write that times out while its record is half sent cannot be retried:
+// the caller cannot know what went out, so the stream refuses to write.
+TEST(Tls, WriteInterruptedMidRecordLeavesTheStreamUnusableForWriting) {
+  spindle::run([] {
+    Pair p = connect_pair(client_context(), server_context());
+    std::string big = tls_test::pattern(8 << 20, 9);  // far more than the socket buffers
+    EXPECT_THROW(p.client.write_all(bytes(big), 200ms), spindle::TimedOut);
+    try {
+      p.client.write_all(bytes("more"));
+      ADD_FAILURE() << "wrote after an interrupted write";
+    } catch (const TlsError& e) {
+      EXPECT_EQ(e.code(), TlsErrc::unusable);
+      EXPECT_EQ(std::string(e.what()),
+                "TLS write with example.test: an earlier write was interrupted part way");
+    }
+    // Reading still works.
+    p.server.write_all(bytes("reply"));
+    std::byte buffer[16];
+    std::size_t n = p.client.read_some(buffer);
+    EXPECT_EQ(io_test::text(std::span(buffer, n)), "reply");
+    p.client.close();
+  });
+}
+
 TEST(Tls, TruncatedStreamIsAnErrorUnlessAllowed) {
   spindle::run([] {
     for (bool allow : {false, true}) {

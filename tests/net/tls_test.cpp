@@ -157,15 +157,21 @@ TEST(Tls, AlpnNamesAreChecked) {
 TEST(Tls, ServerChoosesItsCertificateBySni) {
   spindle::run([] {
     TlsContext example = server_context(pki().server);
+    example.alpn({"http/1.1"});
     TlsContext fallback = server_context(pki().other);
+    fallback.alpn({"h2"});
     fallback.on_server_name([&](std::string_view name) -> const TlsContext* {
       return name == "example.test" ? &example : nullptr;
     });
-    Pair p = connect_pair(client_context(), fallback, "example.test");
+    TlsContext client_ctx = client_context();
+    client_ctx.alpn({"h2", "http/1.1"});
+    Pair p = connect_pair(client_ctx, fallback, "example.test");
     EXPECT_EQ(p.client.peer_subject(), "CN=example.test");
     EXPECT_EQ(p.server.server_name(), "example.test");
-    Pair q = connect_pair(client_context(), fallback, "other.test");
+    EXPECT_EQ(p.client.alpn(), "http/1.1");  // the chosen context's list
+    Pair q = connect_pair(client_ctx, fallback, "other.test");
     EXPECT_EQ(q.client.peer_subject(), "CN=other.test");
+    EXPECT_EQ(q.client.alpn(), "h2");
   });
 }
 

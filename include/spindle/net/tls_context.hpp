@@ -71,8 +71,8 @@ class TlsContext {
   // Server: chooses the context (its certificate) for the name a client
   // asks for by SNI. `choose` runs in the handshake, on the accepting
   // fiber, and must not suspend; returning nullptr keeps this context.
-  // The chosen context must outlive the connections it serves, and only its
-  // certificate and verification settings apply (ALPN stays this one's).
+  // The connection keeps the chosen context alive. Its certificate and ALPN
+  // list apply; verification and the other settings stay this context's.
   TlsContext& on_server_name(std::function<const TlsContext*(std::string_view)> choose);
 
   TlsContext& min_version(TlsVersion version);

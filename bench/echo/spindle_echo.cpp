@@ -31,6 +31,7 @@
 #include <spindle/io/ops.hpp>
 
 #include "common/bench_util.hpp"
+#include "echo/spindle_workers.hpp"
 
 namespace {
 
@@ -104,18 +105,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_spindle_echo --port P [--workers N] [--recv single|loop]\n");
     return 2;
   }
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-  auto say_ready = [] {
-    std::printf("ready %s\n", std::string(spindle::to_string(spindle::metrics().backend)).c_str());
-    std::fflush(stdout);
-  };
-  std::vector<std::thread> others;
-  for (unsigned i = 1; i < workers; ++i)
-    others.emplace_back([=] { worker(port, recv_loop, [] {}); });
-  worker(port, recv_loop, say_ready);
-  for (auto& t : others) t.join();
+  bench::run_echo_workers(workers, [=](auto ready) { worker(port, recv_loop, ready); });
 }

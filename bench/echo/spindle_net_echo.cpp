@@ -9,20 +9,16 @@
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
 // it is killed. Each worker is one runtime with its own SO_REUSEPORT
 // listener; the benchmark runs one.
-#include <sys/resource.h>
 
 #include <array>
 #include <cstdio>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include <spindle/fiber/fiber.hpp>
 #include <spindle/fiber/runtime.hpp>
-#include <spindle/io/metrics.hpp>
 #include <spindle/net/tcp.hpp>
 
 #include "common/bench_util.hpp"
+#include "echo/spindle_workers.hpp"
 
 namespace {
 
@@ -62,17 +58,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_spindle_net_echo --port P [--workers N]\n");
     return 2;
   }
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-  auto say_ready = [] {
-    std::printf("ready %s\n", std::string(spindle::to_string(spindle::metrics().backend)).c_str());
-    std::fflush(stdout);
-  };
-  std::vector<std::thread> others;
-  for (unsigned i = 1; i < workers; ++i) others.emplace_back([=] { worker(port, [] {}); });
-  worker(port, say_ready);
-  for (auto& t : others) t.join();
+  bench::run_echo_workers(workers, [=](auto ready) { worker(port, ready); });
 }

@@ -13,9 +13,11 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "io/io_internal.hpp"
 #include "net/tls_openssl.hpp"
@@ -139,7 +141,7 @@ class TlsSession {
 
   std::size_t write(std::span<const std::byte> data) {
     check_usable(Op::write);
-    if (write_broken_) {
+    if (write_broken_.load(std::memory_order_relaxed)) {
       throw TlsError(TlsErrc::unusable,
                      describe(Op::write) + ": an earlier write was interrupted part way");
     }
@@ -155,14 +157,14 @@ class TlsSession {
         return n;
       }));
     } catch (...) {
-      if (taken) write_broken_ = true;
+      if (taken) write_broken_.store(true, std::memory_order_relaxed);
       throw;
     }
   }
 
   void shutdown() {
     check_usable(Op::shutdown);
-    if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0) {
+    if (sent_close_notify()) {
       // Sent before (what an interrupted flush left goes now). Calling
       // SSL_shutdown again would wait for the peer's close_notify.
       flush_output();
@@ -175,8 +177,8 @@ class TlsSession {
   }
 
   void close() {
-    bool notify = handshake_done_ && failure_.empty() && !write_broken_ &&
-                  (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) == 0;
+    bool notify = handshake_done_ && !failed() && !write_broken_.load(std::memory_order_relaxed) &&
+                  !sent_close_notify();
     if (notify && !cancellation_pending()) {
       try {
         shutdown();
@@ -205,9 +207,21 @@ class TlsSession {
   int drive(Op op, Call call) {
     const bool writes = op != Op::read;
     for (;;) {
-      ERR_clear_error();
-      int r = call();
-      int error = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+      int r = 0;
+      int error = SSL_ERROR_NONE;
+      std::uint64_t generation = 0;
+      Failure failure;
+      {
+        std::lock_guard lock(ssl_mutex_);
+        ERR_clear_error();
+        r = call();
+        if (r <= 0) error = SSL_get_error(ssl_, r);
+        generation = input_generation_;
+        if (error != SSL_ERROR_NONE && error != SSL_ERROR_ZERO_RETURN &&
+            error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+          failure = diagnose(op, error);
+        }
+      }
       switch (error) {
         case SSL_ERROR_NONE:
           if (writes) flush_output();
@@ -219,51 +233,82 @@ class TlsSession {
           break;
         case SSL_ERROR_WANT_READ:
           if (writes) flush_output();
-          fill_input(op);
+          fill_input(op, generation);
           break;
         default:
-          fail(op, error);
+          fail(op, failure);
       }
     }
   }
 
   // Writes what OpenSSL produced to the stream below, one fiber at a time
   // so that records go out whole and in order; the fiber goes on until the
-  // pair is empty, bytes added meanwhile included.
+  // pair is empty, bytes added meanwhile included. The bytes are written
+  // from the pair's buffer without the lock: OpenSSL only appends behind
+  // them, and only this fiber takes them out.
   void flush_output() {
-    if (BIO_ctrl_pending(network_) == 0) return;
-    std::lock_guard lock(out_mutex_);
+    if (pending_output() == 0) return;
+    std::lock_guard out(out_mutex_);
     for (;;) {
       char* data = nullptr;
-      int n = BIO_nread0(network_, &data);
+      int n = 0;
+      {
+        std::lock_guard lock(ssl_mutex_);
+        n = BIO_nread0(network_, &data);
+      }
       if (n <= 0) return;
       std::size_t sent =
           transport_->write_some(std::as_bytes(std::span(data, static_cast<std::size_t>(n))));
+      std::lock_guard lock(ssl_mutex_);
       BIO_nread(network_, &data, static_cast<int>(sent));
     }
   }
 
-  // Reads from the stream below into the pair. A fiber that waited here
-  // while another read returns at once: the pair has new input to try.
-  void fill_input(Op op) {
-    std::uint64_t seen = input_generation_;
-    std::lock_guard lock(in_mutex_);
-    if (seen != input_generation_) return;
-    if (eof_) fail(op, SSL_ERROR_SYSCALL);
-    std::size_t room = std::min(BIO_ctrl_get_write_guarantee(network_), staging_.size());
-    if (room == 0) {
-      failure_ = describe(op) + ": the peer's record does not fit the input buffer";
-      throw TlsError(TlsErrc::protocol, failure_);
+  // Reads from the stream below into the pair, for an SSL call that wanted
+  // more input when the pair had seen `generation` reads. A fiber that
+  // waited here while another read returns at once: the pair has new input
+  // to try.
+  void fill_input(Op op, std::uint64_t generation) {
+    std::lock_guard in(in_mutex_);
+    std::size_t room = 0;
+    std::optional<Failure> failure;
+    {
+      std::lock_guard lock(ssl_mutex_);
+      if (generation != input_generation_) return;
+      // OpenSSL asked for more after the end: it saw the end as truncation.
+      if (eof_) failure = diagnose(op, SSL_ERROR_SYSCALL);
+      room = std::min(BIO_ctrl_get_write_guarantee(network_), staging_.size());
+      if (room == 0) {
+        failure_ = describe(op) + ": the peer's record does not fit the input buffer";
+        throw TlsError(TlsErrc::protocol, failure_);
+      }
     }
+    if (failure) fail(op, *failure);
     std::size_t n = transport_->read_some(std::span(staging_.data(), room));
-    ++input_generation_;
+    std::lock_guard lock(ssl_mutex_);
     if (n == 0) {
       eof_ = true;
       BIO_shutdown_wr(network_);
-      return;
+    } else {
+      // Fits: nobody else adds to the pair, and SSL only frees room.
+      BIO_write(network_, staging_.data(), static_cast<int>(n));
     }
-    // Fits: nobody else adds to the pair, and SSL only frees room.
-    BIO_write(network_, staging_.data(), static_cast<int>(n));
+    ++input_generation_;
+  }
+
+  std::size_t pending_output() {
+    std::lock_guard lock(ssl_mutex_);
+    return BIO_ctrl_pending(network_);
+  }
+
+  bool sent_close_notify() {
+    std::lock_guard lock(ssl_mutex_);
+    return (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0;
+  }
+
+  bool failed() {
+    std::lock_guard lock(ssl_mutex_);
+    return !failure_.empty();
   }
 
   // "TLS handshake with example.test", "TLS read (server for example.test)".
@@ -278,17 +323,23 @@ class TlsSession {
     return text;
   }
 
-  void check_usable(Op op) const {
+  void check_usable(Op op) {
+    std::lock_guard lock(ssl_mutex_);
     if (!failure_.empty()) {
       throw TlsError(TlsErrc::unusable,
                      describe(op) + ": the connection failed earlier (" + failure_ + ")");
     }
   }
 
-  // Throws the TlsError an SSL call's failure means, after sending the
-  // alert OpenSSL queued for the peer (best effort; not from a read, which
-  // never writes).
-  [[noreturn]] void fail(Op op, int ssl_error) {
+  struct Failure {
+    TlsErrc code = TlsErrc::protocol;
+    std::string text;
+    long verify_result = 0;
+  };
+
+  // What an SSL call's failure means, read off this thread's OpenSSL error
+  // queue (which it empties) right after the call, under the lock.
+  Failure diagnose(Op op, int ssl_error) {
     unsigned long first = ERR_peek_error();
     long verify = SSL_get_verify_result(ssl_);
     bool verify_failed = ERR_GET_LIB(first) == ERR_LIB_SSL &&
@@ -297,24 +348,31 @@ class TlsSession {
                ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
     if (ssl_error == SSL_ERROR_SYSCALL && first == 0) eof = eof_;
     std::string reason = take_openssl_error();
-    TlsErrc code = TlsErrc::protocol;
-    std::string text = describe(op) + ": ";
+    Failure f;
+    f.text = describe(op) + ": ";
     if (verify_failed) {
-      code = TlsErrc::certificate;
-      text += "certificate verify failed (";
-      text += X509_verify_cert_error_string(verify);
-      text += ')';
+      f.code = TlsErrc::certificate;
+      f.verify_result = verify;
+      f.text += "certificate verify failed (";
+      f.text += X509_verify_cert_error_string(verify);
+      f.text += ')';
     } else if (eof && !handshake_done_) {
-      code = TlsErrc::closed_in_handshake;
-      text += "the peer closed the connection during the handshake";
+      f.code = TlsErrc::closed_in_handshake;
+      f.text += "the peer closed the connection during the handshake";
     } else if (eof) {
-      code = TlsErrc::truncated;
-      text += "the peer closed the connection without close_notify (the data may be truncated)";
+      f.code = TlsErrc::truncated;
+      f.text += "the peer closed the connection without close_notify (the data may be truncated)";
     } else {
-      text += reason;
-      if (looks_like_not_tls(first)) text += " (the peer does not speak TLS?)";
+      f.text += reason;
+      if (looks_like_not_tls(first)) f.text += " (the peer does not speak TLS?)";
     }
-    failure_ = text;
+    failure_ = f.text;
+    return f;
+  }
+
+  // Throws `failure`, after sending the alert OpenSSL queued for the peer
+  // (best effort; not from a read, which never writes).
+  [[noreturn]] void fail(Op op, const Failure& failure) {
     if (op != Op::read) {
       try {
         flush_output();
@@ -322,7 +380,7 @@ class TlsSession {
         // The peer may be gone: the alert was a courtesy.
       }
     }
-    throw TlsError(code, text, verify_failed ? verify : 0);
+    throw TlsError(failure.code, failure.text, failure.verify_result);
   }
 
   std::shared_ptr<TlsContextState> context_;
@@ -332,13 +390,17 @@ class TlsSession {
   BIO* network_ = nullptr;  // our end of the pair; SSL owns the other
   bool server_;
   bool handshake_done_ = false;
-  bool eof_ = false;
-  bool write_broken_ = false;
   std::string host_;
-  std::string failure_;  // why the connection failed, once it has
-  std::uint64_t input_generation_ = 0;
-  Mutex in_mutex_;
-  Mutex out_mutex_;
+  // OpenSSL's objects (the SSL and the pair) and the fields below it are
+  // used under this lock, which is never held across a suspension: a
+  // reader and a writer fiber may run on two workers at once.
+  std::mutex ssl_mutex_;
+  bool eof_ = false;
+  std::string failure_;                 // why the connection failed, once it has
+  std::uint64_t input_generation_ = 0;  // reads of the stream below so far
+  std::atomic<bool> write_broken_{false};
+  Mutex in_mutex_;   // one fiber reads the stream below at a time
+  Mutex out_mutex_;  // one fiber writes it at a time
   std::array<std::byte, kStaging> staging_;
 };
 

@@ -80,9 +80,10 @@ class TlsSession;
 // leaves it unusable for writing (TlsErrc::unusable), as the peer would
 // otherwise get a broken record.
 //
-// Fibers: one fiber may read while another writes (full duplex); two
-// concurrent readers, or two writers, are serialized. Not for use from two
-// threads at once. Movable; a moved-from TlsStream is closed.
+// Fibers: one fiber may read while another writes (full duplex), also on
+// two workers (threads) of one runtime; two concurrent readers, or two
+// writers, are serialized. Movable (not while in use); a moved-from
+// TlsStream is closed.
 class TlsStream {
  public:
   // Client handshake over `stream` with the server `host`.

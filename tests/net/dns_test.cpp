@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -345,6 +346,28 @@ TEST(Dns, ManyFibersResolveAtOnce) {
     }
     for (auto& f : fibers) f.join();
   });
+}
+
+TEST(Dns, OneResolverServesRuntimesOnSeveralThreads) {
+  const Resolver r = local();
+  std::atomic<int> resolved{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&r, &resolved, t] {
+      spindle::run([&] {
+        std::vector<spindle::Fiber<void>> fibers;
+        for (int i = 0; i < 8; ++i) {
+          fibers.push_back(spindle::spin([&, i] {
+            std::string name = "t" + std::to_string(t) + "n" + std::to_string(i) + ".x.test";
+            if (r.resolve(name, 1, 20s, AF_INET).at(0).to_string() == "10.1.2.3:1") ++resolved;
+          }));
+        }
+        for (auto& f : fibers) f.join();
+      });
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(resolved.load(), 24);
 }
 
 TEST(Dns, ConnectByNameUsesHappyEyeballs) {

@@ -71,6 +71,13 @@ void Execution::release() noexcept {
   tsan_fiber = nullptr;
 }
 
+#ifndef SPINDLE_FIBER_SANITIZERS
+void jump_swapping_exceptions(Execution& from, Execution& to) noexcept {
+  swap_exception_state(from, to);
+  switch_context(from.ctx, to.ctx);
+}
+#endif
+
 #ifdef SPINDLE_FIBER_SANITIZERS
 void jump(Execution& from, Execution& to, bool from_is_finished) noexcept {
 #ifdef SPINDLE_ASAN

@@ -135,6 +135,7 @@ class Scheduler {
   // or suspended with a way to be scheduled again. Returns when it runs again.
   void switch_away(FiberControl* self) noexcept;
   void yield_running();
+  void yield_slow(FiberControl* self);
   // Suspends the running fiber until schedule() is called for it.
   void park(WaitKind why) noexcept {
     FiberControl* self = running_;
@@ -349,20 +350,27 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 
 inline void Scheduler::yield_running() {
   FiberControl* self = running_;
-  checkpoint(self);
-  if (!multi() && high_count_ == 0 && !self->high_priority &&
-      (switches_ + 1) % kPollInterval != 0) {
-    // One worker, plain FIFO: the fast path of switch_away, with the queue
-    // rotated in one step.
-    ++switches_;
-    FiberControl* next = ready_.rotate(self);
-    if (next == nullptr) return;  // nobody else to run: keep going
-    self->state.store(FiberState::ready, std::memory_order_relaxed);
-    next->state.store(FiberState::running, std::memory_order_relaxed);
-    running_ = next;
-    context::jump(self->exec, next->exec);
+  if (self->pending_cancels != 0 || multi() || high_count_ != 0 || self->high_priority ||
+      (switches_ + 1) % kPollInterval == 0) [[unlikely]] {
+    yield_slow(self);
     return;
   }
+  // One worker, plain FIFO: the fast path of switch_away, with the queue
+  // rotated in one step. It calls nothing before the switch, so the compiler
+  // needs no callee-saved register (and saves none) around it.
+  ++switches_;
+  FiberControl* next = ready_.rotate(self);
+  if (next == nullptr) return;  // nobody else to run: keep going
+  self->state.store(FiberState::ready, std::memory_order_relaxed);
+  next->state.store(FiberState::running, std::memory_order_relaxed);
+  running_ = next;
+  context::jump(self->exec, next->exec);
+}
+
+// A cancellation to deliver, several workers, priorities or the turn of the
+// loop: out of line, so the fast path above stays a leaf.
+[[gnu::noinline]] inline void Scheduler::yield_slow(FiberControl* self) {
+  checkpoint(self);
   if (!has_runnable() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work()) &&
       !(multi() && remote_head_.load(std::memory_order_relaxed) != nullptr)) {
     ++switches_;

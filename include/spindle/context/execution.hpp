@@ -88,8 +88,18 @@ inline void swap_exception_state(Execution& from, Execution& to) noexcept {
 #ifdef SPINDLE_FIBER_SANITIZERS
 void jump(Execution& from, Execution& to, bool from_is_finished = false) noexcept;
 #else
+// jump() when the exception state must move: out of line, so that the
+// usual jump is a leaf (its callers need no callee-saved register for it).
+void jump_swapping_exceptions(Execution& from, Execution& to) noexcept;
+
 inline void jump(Execution& from, Execution& to, bool = false) noexcept {
-  swap_exception_state(from, to);
+  detail::CxxExceptionGlobals* g = detail::tls_cxx_exception_globals;
+  if ((g == nullptr) |
+      (g != nullptr && ((g->caught_exceptions != nullptr) | (g->uncaught_exceptions != 0))) |
+      (to.caught_exceptions != nullptr) | (to.uncaught_exceptions != 0)) [[unlikely]] {
+    jump_swapping_exceptions(from, to);
+    return;
+  }
   switch_context(from.ctx, to.ctx);
 }
 #endif

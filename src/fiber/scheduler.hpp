@@ -350,8 +350,8 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 
 inline void Scheduler::yield_running() {
   FiberControl* self = running_;
-  if (self->pending_cancels != 0 || multi() || high_count_ != 0 || self->high_priority ||
-      (switches_ + 1) % kPollInterval == 0) [[unlikely]] {
+  if (self->pending_cancels.load(std::memory_order_relaxed) != 0 || multi() || high_count_ != 0 ||
+      self->high_priority || (switches_ + 1) % kPollInterval == 0) [[unlikely]] {
     yield_slow(self);
     return;
   }

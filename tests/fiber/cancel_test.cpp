@@ -9,22 +9,14 @@
 
 #include "spindle/spindle.hpp"
 #include "test_config.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// join() of a cancelled fiber rethrows Cancelled; true if it did.
-template <class T>
-bool ended_cancelled(spindle::Fiber<T>& f) {
-  try {
-    f.join();
-  } catch (const spindle::Cancelled&) {
-    return true;
-  }
-  return false;
-}
+using spindle_test::ended_cancelled;
 
 TEST(Cancel, ASleepingFiberWakesAtOnce) {
   spindle::run([] {

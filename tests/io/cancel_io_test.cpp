@@ -9,6 +9,7 @@
 #include "io_test_util.hpp"
 #include "spindle/spindle.hpp"
 #include "test_config.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -17,15 +18,7 @@ using io_test::bytes;
 
 constexpr int kFibers = spindle_test::fibers_alive(2'000);
 
-template <class T>
-bool ended_cancelled(spindle::Fiber<T>& f) {
-  try {
-    f.join();
-  } catch (const spindle::Cancelled&) {
-    return true;
-  }
-  return false;
-}
+using spindle_test::ended_cancelled;
 
 TEST(CancelIo, ManyRecvsWithStackBuffersCancelledThenDataArrives) {
   io_test::raise_fd_limit(static_cast<rlim_t>(kFibers) + 256);

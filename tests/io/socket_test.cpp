@@ -12,6 +12,7 @@
 
 #include "io_test_util.hpp"
 #include "spindle/spindle.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -20,15 +21,7 @@ using io_test::bytes;
 using io_test::text;
 using Clock = std::chrono::steady_clock;
 
-template <class T>
-bool ended_cancelled(spindle::Fiber<T>& f) {
-  try {
-    f.join();
-  } catch (const spindle::Cancelled&) {
-    return true;
-  }
-  return false;
-}
+using spindle_test::ended_cancelled;
 
 TEST(Socket, TcpAcceptConnectSendRecv) {
   spindle::run([] {

@@ -10,22 +10,14 @@
 
 #include "spindle/spindle.hpp"
 #include "test_config.hpp"
+#include "test_util.hpp"
 
 namespace sync_test {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// join() of a cancelled fiber rethrows Cancelled; true if it did.
-template <class T>
-bool ended_cancelled(spindle::Fiber<T>& f) {
-  try {
-    f.join();
-  } catch (const spindle::Cancelled&) {
-    return true;
-  }
-  return false;
-}
+using spindle_test::ended_cancelled;
 
 // Runs each function as the main fiber of its own runtime, each on its own
 // OS thread ("different workers" until the multi-core runtime exists), and

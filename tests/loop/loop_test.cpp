@@ -13,60 +13,35 @@
 #include <vector>
 
 #include "alloc_counter.hpp"
+#include "loop_test_util.hpp"
 #include "spindle/loop/loop.hpp"
 
 namespace {
 
-using namespace std::chrono_literals;
+using namespace spindle_test;
 
-// Two descriptors, closed on destruction. Move-only.
-struct Fds {
-  int a = -1, b = -1;
-  Fds() = default;
-  Fds(int x, int y) : a(x), b(y) {}
-  Fds(Fds&& o) noexcept : a(std::exchange(o.a, -1)), b(std::exchange(o.b, -1)) {}
-  Fds& operator=(Fds&& o) noexcept {
-    std::swap(a, o.a);
-    std::swap(b, o.b);
-    return *this;
-  }
-  ~Fds() {
-    if (a >= 0) ::close(a);
-    if (b >= 0) ::close(b);
-  }
-};
-
-Fds make_pipe() {
-  int p[2];
-  EXPECT_EQ(::pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
-  return Fds{p[0], p[1]};
+// A callback that counts its calls and unwatches at the first.
+auto count_once(int& calls) {
+  return [&calls](spindle::Watcher& w) {
+    ++calls;
+    w.unwatch();
+  };
 }
 
-Fds make_socketpair() {
-  int s[2];
-  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s), 0);
-  return Fds{s[0], s[1]};
+// A read callback that reads a byte and sets `eof` when there was none.
+auto set_on_eof(bool& eof) {
+  return [&eof](spindle::Watcher& w) {
+    char c;
+    if (::read(w.fd(), &c, 1) == 0) eof = true;
+  };
 }
 
-void put(int fd, const char* text = "x") {
-  ASSERT_GT(::write(fd, text, std::strlen(text)), 0);
-}
-
-int drain(int fd) {
-  char buf[4096];
-  int total = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) return total;
-    total += static_cast<int>(n);
-  }
-}
-
-// Runs turns until `done` or the time runs out.
-template <class Pred>
-void turn_until(spindle::Loop& loop, Pred done, std::chrono::milliseconds limit = 2000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < end) loop.run_once(10ms);
+// A pipe whose read end `loop` watches and that never becomes ready: keeps
+// the loop waiting.
+Fds watch_idle_pipe(spindle::Loop& loop) {
+  Fds p = make_pipe();
+  loop.watch(p.a, {.read = [](spindle::Watcher&) {}});
+  return p;
 }
 
 TEST(Loop, LevelTriggeredReadRepeatsUntilDrained) {
@@ -117,10 +92,7 @@ TEST(Loop, WriteCallbackWhenWritable) {
   spindle::Loop loop;
   Fds p = make_pipe();
   int writes = 0;
-  loop.watch(p.b, {.write = [&](spindle::Watcher& w) {
-               ++writes;
-               w.unwatch();
-             }});
+  loop.watch(p.b, {.write = count_once(writes)});
   turn_until(loop, [&] { return writes >= 1; });
   EXPECT_EQ(writes, 1);
 }
@@ -129,12 +101,8 @@ TEST(Loop, HangupIsDeliveredAsRead) {
   spindle::Loop loop;
   Fds p = make_pipe();
   bool eof = false;
-  loop.watch(p.a, {.read = [&](spindle::Watcher& w) {
-               char c;
-               if (::read(w.fd(), &c, 1) == 0) eof = true;
-             }});
-  ::close(p.b);
-  p.b = -1;
+  loop.watch(p.a, {.read = set_on_eof(eof)});
+  p.close_b();
   turn_until(loop, [&] { return eof; });
   EXPECT_TRUE(eof);
 }
@@ -143,10 +111,7 @@ TEST(Loop, ShutdownOfThePeerIsDeliveredAsRead) {
   spindle::Loop loop;
   Fds s = make_socketpair();
   bool eof = false;
-  loop.watch(s.a, {.read = [&](spindle::Watcher& w) {
-               char c;
-               if (::read(w.fd(), &c, 1) == 0) eof = true;
-             }});
+  loop.watch(s.a, {.read = set_on_eof(eof)});
   ::shutdown(s.b, SHUT_WR);
   turn_until(loop, [&] { return eof; });
   EXPECT_TRUE(eof);
@@ -155,15 +120,9 @@ TEST(Loop, ShutdownOfThePeerIsDeliveredAsRead) {
 TEST(Loop, ErrorGoesToTheErrorCallbackOnly) {
   spindle::Loop loop;
   Fds p = make_pipe();
-  ::close(p.a);  // the write end now reports EPOLLERR
-  p.a = -1;
+  p.close_a();  // the write end now reports EPOLLERR
   int errors = 0, writes = 0;
-  loop.watch(p.b, {.write = [&](spindle::Watcher&) { ++writes; },
-                   .error =
-                       [&](spindle::Watcher& w) {
-                         ++errors;
-                         w.unwatch();
-                       }});
+  loop.watch(p.b, {.write = [&](spindle::Watcher&) { ++writes; }, .error = count_once(errors)});
   turn_until(loop, [&] { return errors >= 1; });
   EXPECT_EQ(errors, 1);
   EXPECT_EQ(writes, 0);
@@ -172,13 +131,9 @@ TEST(Loop, ErrorGoesToTheErrorCallbackOnly) {
 TEST(Loop, ErrorWithoutErrorCallbackIsReadAndWrite) {
   spindle::Loop loop;
   Fds p = make_pipe();
-  ::close(p.a);
-  p.a = -1;
+  p.close_a();
   int writes = 0;
-  loop.watch(p.b, {.write = [&](spindle::Watcher& w) {
-               ++writes;
-               w.unwatch();
-             }});
+  loop.watch(p.b, {.write = count_once(writes)});
   turn_until(loop, [&] { return writes >= 1; });
   EXPECT_EQ(writes, 1);
 }
@@ -463,8 +418,7 @@ TEST(LoopTimers, CancelBeforeAndInsideCallbacks) {
 
 TEST(Loop, StopFromAnotherThreadWakesABlockedRun) {
   spindle::Loop loop;
-  Fds p = make_pipe();
-  loop.watch(p.a, {.read = [](spindle::Watcher&) {}});  // never ready
+  Fds idle = watch_idle_pipe(loop);
   std::thread stopper([&] {
     std::this_thread::sleep_for(50ms);
     loop.stop();
@@ -477,8 +431,7 @@ TEST(Loop, StopFromAnotherThreadWakesABlockedRun) {
 
 TEST(Loop, StopBeforeATurnMeansNoBlockingWait) {
   spindle::Loop loop;
-  Fds p = make_pipe();
-  loop.watch(p.a, {.read = [](spindle::Watcher&) {}});
+  Fds idle = watch_idle_pipe(loop);
   loop.stop();
   auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE(loop.run_once(10s));
@@ -487,8 +440,7 @@ TEST(Loop, StopBeforeATurnMeansNoBlockingWait) {
 
 TEST(Loop, RunForReturnsAfterTheDuration) {
   spindle::Loop loop;
-  Fds p = make_pipe();
-  loop.watch(p.a, {.read = [](spindle::Watcher&) {}});
+  Fds idle = watch_idle_pipe(loop);
   auto start = std::chrono::steady_clock::now();
   loop.run_for(30ms);
   auto took = std::chrono::steady_clock::now() - start;

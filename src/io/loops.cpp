@@ -101,6 +101,25 @@ class Multishot final : public Completion {
   bool waiting_ = false;
 };
 
+// However a loop over a multishot ends (its last entry, the callback
+// stopping it, an error or an exception), stops the multishot and then
+// calls `drop_queued` (which must not throw) for the entries it left.
+template <class DropQueued>
+class StopOnExit {
+ public:
+  StopOnExit(Multishot& ms, DropQueued& drop_queued) : ms_(ms), drop_queued_(drop_queued) {}
+  ~StopOnExit() {
+    ms_.stop();
+    drop_queued_();
+  }
+  StopOnExit(const StopOnExit&) = delete;
+  StopOnExit& operator=(const StopOnExit&) = delete;
+
+ private:
+  Multishot& ms_;
+  DropQueued& drop_queued_;
+};
+
 std::uint16_t buffer_id(std::uint32_t cqe_flags) noexcept {
   return static_cast<std::uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
 }
@@ -143,6 +162,7 @@ ssize_t accept_impl(Op& op, int fd, detail::LoopFn<int> fn) {
   };
   ssize_t result = 0;
   arm();
+  StopOnExit on_exit(ms, close_queued);
   try {
     for (;;) {
       if (ms.empty()) {
@@ -169,13 +189,7 @@ ssize_t accept_impl(Op& op, int fd, detail::LoopFn<int> fn) {
       }
     }
   } catch (const BreakLoop&) {
-  } catch (...) {
-    ms.stop();
-    close_queued();
-    throw;
   }
-  ms.stop();
-  close_queued();
   return result < 0 ? result : static_cast<ssize_t>(delivered);
 }
 
@@ -233,6 +247,7 @@ struct Receiver {
     ssize_t result = 0;
     bool delivered_any = false;
     arm();
+    StopOnExit on_exit(ms, drop_queued);
     try {
       for (;;) {
         if (ms.empty()) {
@@ -267,13 +282,7 @@ struct Receiver {
         break;
       }
     } catch (const BreakLoop&) {
-    } catch (...) {
-      ms.stop();
-      drop_queued();
-      throw;
     }
-    ms.stop();
-    drop_queued();
     return result;
   }
 

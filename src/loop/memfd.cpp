@@ -30,6 +30,25 @@ void* map(int fd, std::size_t size, int prot, const char* what) {
   return p;
 }
 
+// One byte of data with room for one descriptor in the control data: what
+// send_fd() sends and receive_fd() takes. It points into itself, so it
+// neither copies nor moves.
+struct FdMessage {
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
 }  // namespace
 
 MemFd::~MemFd() {
@@ -129,48 +148,34 @@ MemFd MemFd::open(int fd) {
 }
 
 void send_fd(int socket, int fd) {
-  char byte = 'F';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  FdMessage m;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&m.msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
   ssize_t n;
   do {
-    n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
+    n = ::sendmsg(socket, &m.msg, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n < 0) fail(errno, "send_fd " + std::to_string(fd));
 }
 
 int receive_fd(int socket) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+  FdMessage m;
   ssize_t n;
   do {
-    n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+    n = ::recvmsg(socket, &m.msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) fail(errno, "receive_fd");
   if (n == 0) fail(ECONNRESET, "receive_fd: the peer closed the socket");
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&m.msg);
   if (cmsg == nullptr || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
     fail(EBADMSG, "receive_fd: no descriptor came with the message");
   }
   int fd;
   std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+  if ((m.msg.msg_flags & MSG_CTRUNC) != 0) {
     ::close(fd);
     fail(EBADMSG, "receive_fd: control data truncated");
   }

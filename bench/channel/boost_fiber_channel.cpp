@@ -28,7 +28,7 @@ double once(std::uint64_t trips) {
     sum += v;
   }
   echo.join();
-  double ns = bench::seconds_since(start) * 1e9 / static_cast<double>(trips);
+  double ns = bench::ns_per_op(start, trips);
   if (sum != trips * (trips + 1) / 2) std::abort();
   return ns;
 }
@@ -39,7 +39,6 @@ int main(int argc, char** argv) {
   bench::Args args(argc, argv, {"trips", "reps"});
   const auto trips = args.num("trips", 1'000'000);
   const auto reps = args.num("reps", 5);
-  once(trips / 10);  // warm-up
-  bench::print_result(bench::best_of(reps, [&] { return once(trips); }),
+  bench::print_result(bench::warm_best_time(reps, trips, once),
                       "\"trips\": " + std::to_string(trips));
 }

@@ -25,7 +25,7 @@ double once(std::uint64_t trips) {
     sum += *pong.receive();
   }
   echo.join();
-  double ns = bench::seconds_since(start) * 1e9 / static_cast<double>(trips);
+  double ns = bench::ns_per_op(start, trips);
   if (sum != trips * (trips + 1) / 2) std::abort();  // every reply checked
   return ns;
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,6 +73,16 @@ inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Nanoseconds per operation of `ops` operations begun at `start`.
+inline double ns_per_op(Clock::time_point start, std::uint64_t ops) {
+  return seconds_since(start) * 1e9 / static_cast<double>(ops);
+}
+
+// Operations per second of `ops` operations begun at `start`.
+inline double ops_per_second(Clock::time_point start, std::uint64_t ops) {
+  return static_cast<double>(ops) / seconds_since(start);
+}
+
 // Runs `once` (which returns nanoseconds per operation) `reps` times and
 // returns the smallest figure.
 template <class F>
@@ -82,6 +93,37 @@ double best_of(std::uint64_t reps, F&& once) {
     if (v < best) best = v;
   }
   return best;
+}
+
+// The same for `once` returning a rate (operations per second): the
+// largest figure.
+template <class F>
+double best_rate_of(std::uint64_t reps, F&& once) {
+  return -best_of(reps, [&] { return -once(); });
+}
+
+// The figure of a program measuring a time per operation: once(n / 10) as
+// a warm-up, then the smallest of `reps` runs of once(n).
+template <class F>
+double warm_best_time(std::uint64_t reps, std::uint64_t n, F&& once) {
+  once(n / 10);
+  return best_of(reps, [&] { return once(n); });
+}
+
+// The same for a program measuring a rate: the largest of the runs.
+template <class F>
+double warm_best_rate(std::uint64_t reps, std::uint64_t n, F&& once) {
+  once(n / 10);
+  return best_rate_of(reps, [&] { return once(n); });
+}
+
+// `count` groups made by make_unique<Group>(args...): the benchmarks' groups
+// stay where they are while their workers point at them.
+template <class Group, class... A>
+std::vector<std::unique_ptr<Group>> make_groups(std::uint64_t count, const A&... args) {
+  std::vector<std::unique_ptr<Group>> groups;
+  for (std::uint64_t g = 0; g < count; ++g) groups.push_back(std::make_unique<Group>(args...));
+  return groups;
 }
 
 // A field of /proc/self/status in KiB ("VmRSS", "VmHWM", ...), or -1.

@@ -15,7 +15,11 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/bench_util.hpp"
 
@@ -81,6 +85,70 @@ inline void check_file(int fd, std::uint64_t writes) {
   struct stat st;
   check(::fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == writes * kWriteSize,
         "file size");
+}
+
+// One group: its lock, its state and (io mode) its file.
+template <class Mutex>
+struct MutexGroup {
+  Mutex m;
+  std::uint64_t state = 1;
+  int fd = -1;
+};
+
+// One measurement of `ops` operations per worker: makes the groups (and
+// their files in io mode), then, timed, starts s.workers workers per group,
+// each `start(fn)` (a thread or a fiber running fn, returned to be joined)
+// of `work(group, ops)`, and joins them all; then checks every group's state
+// or file. Operations per second.
+template <class Mutex, class Start, class Work>
+double measure_groups(const MutexShape& s, std::uint64_t ops, Start&& start, Work&& work) {
+  auto groups = make_groups<MutexGroup<Mutex>>(s.groups);
+  if (s.io()) {
+    for (std::uint64_t g = 0; g < s.groups; ++g) groups[g]->fd = open_group_file(s, g);
+  }
+  auto t0 = Clock::now();
+  std::vector<decltype(start([] {}))> workers;
+  for (auto& gp : groups) {
+    MutexGroup<Mutex>* g = gp.get();
+    for (std::uint64_t w = 0; w < s.workers; ++w) {
+      workers.push_back(start([g, ops, &work] { work(*g, ops); }));
+    }
+  }
+  for (auto& w : workers) w.join();
+  double rate = ops_per_second(t0, s.groups * s.workers * ops);
+  for (auto& g : groups) {
+    if (s.io()) {
+      check_file(g->fd, s.workers * ops);
+      ::close(g->fd);
+    } else {
+      check(g->state == expected_state(s.workers * ops), "state");
+    }
+  }
+  return rate;
+}
+
+// The work of a worker of a peer whose write(2) blocks its thread: `ops`
+// operations on group `g`, each under its lock.
+template <class Mutex>
+void blocking_work(MutexGroup<Mutex>& g, std::uint64_t ops, bool io) {
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    std::lock_guard<Mutex> lk(g.m);
+    if (io) {
+      check(::write(g.fd, kLine, kWriteSize) == static_cast<ssize_t>(kWriteSize), "write");
+    } else {
+      g.state = lcg(g.state);
+    }
+  }
+}
+
+// once() of a peer whose workers are `Worker`s (std::thread,
+// boost::fibers::fiber) made from a callable, locking a `Mutex`.
+template <class Worker, class Mutex>
+double measure_blocking_peer(const MutexShape& s, std::uint64_t ops) {
+  const bool io = s.io();
+  return measure_groups<Mutex>(
+      s, ops, [](auto fn) { return Worker(std::move(fn)); },
+      [io](MutexGroup<Mutex>& g, std::uint64_t n) { blocking_work(g, n, io); });
 }
 
 }  // namespace bench

@@ -17,50 +17,24 @@
 namespace {
 
 double once(const bench::MutexShape& s, std::uint64_t ops) {
-  struct Group {
-    spindle::Mutex m;
-    std::uint64_t state = 1;
-    int fd = -1;
-  };
-  std::vector<std::unique_ptr<Group>> groups;
-  for (std::uint64_t g = 0; g < s.groups; ++g) {
-    groups.push_back(std::make_unique<Group>());
-    if (s.io()) groups.back()->fd = bench::open_group_file(s, g);
-  }
-  const auto line = std::as_bytes(std::span(bench::kLine, bench::kWriteSize));
-  auto start = bench::Clock::now();
-  std::vector<spindle::Fiber<void>> fibers;
-  for (auto& gp : groups) {
-    Group* g = gp.get();
-    for (std::uint64_t w = 0; w < s.workers; ++w) {
-      if (s.io()) {
-        fibers.push_back(spindle::spin([g, ops, line] {
-          for (std::uint64_t i = 0; i < ops; ++i) {
-            std::lock_guard<spindle::Mutex> lk(g->m);
-            spindle::write(g->fd, line);
-          }
-        }));
-      } else {
-        fibers.push_back(spindle::spin([g, ops] {
-          for (std::uint64_t i = 0; i < ops; ++i) {
-            std::lock_guard<spindle::Mutex> lk(g->m);
-            g->state = bench::lcg(g->state);
-          }
-        }));
+  using Group = bench::MutexGroup<spindle::Mutex>;
+  auto start = [](auto fn) { return spindle::spin(std::move(fn)); };
+  if (s.io()) {
+    // One SQE on io_uring: the fiber suspends holding the lock.
+    const auto line = std::as_bytes(std::span(bench::kLine, bench::kWriteSize));
+    return bench::measure_groups<spindle::Mutex>(s, ops, start, [line](Group& g, std::uint64_t n) {
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::lock_guard<spindle::Mutex> lk(g.m);
+        spindle::write(g.fd, line);
       }
-    }
+    });
   }
-  for (auto& f : fibers) f.join();
-  double secs = bench::seconds_since(start);
-  for (auto& g : groups) {
-    if (s.io()) {
-      bench::check_file(g->fd, s.workers * ops);
-      ::close(g->fd);
-    } else {
-      bench::check(g->state == bench::expected_state(s.workers * ops), "state");
+  return bench::measure_groups<spindle::Mutex>(s, ops, start, [](Group& g, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::lock_guard<spindle::Mutex> lk(g.m);
+      g.state = bench::lcg(g.state);
     }
-  }
-  return static_cast<double>(s.groups * s.workers * ops) / secs;
+  });
 }
 
 }  // namespace
@@ -68,8 +42,8 @@ double once(const bench::MutexShape& s, std::uint64_t ops) {
 int main(int argc, char** argv) {
   auto s = bench::MutexShape::parse(argc, argv);
   spindle::run([&] {
-    once(s, s.ops / 10);  // warm-up
-    double best = -bench::best_of(s.reps, [&] { return -once(s, s.ops); });
+    double best =
+        bench::warm_best_rate(s.reps, s.ops, [&](std::uint64_t ops) { return once(s, ops); });
     std::string backend(spindle::to_string(spindle::metrics().backend));
     bench::print_result(best, "\"backend\": " + bench::json_string(backend) + ", " + s.json());
   });

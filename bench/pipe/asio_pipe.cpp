@@ -67,9 +67,9 @@ double once(const bench::PipeShape& s, std::uint64_t messages) {
   for (auto& r : readers) r->start();
   for (auto& w : writers) w->start();
   io.run();
-  double secs = bench::seconds_since(start);
+  double rate = bench::ops_per_second(start, s.groups * messages);
   for (auto& r : readers) bench::check(r->got == messages * s.size, "bytes read");
-  return static_cast<double>(s.groups * messages) / secs;
+  return rate;
 }
 
 }  // namespace

@@ -71,6 +71,45 @@ struct PipeShape {
            data[n - 1] == static_cast<unsigned char>((at + n - 1) / size);
   }
 
+  // One measurement of `messages` messages per group between threads or
+  // fibers: makes the pairs (non-blocking when asked), then, timed, starts
+  // a reader and a writer per pair, each by `start(fn)` (a thread or a
+  // fiber running fn, returned to be joined), and joins them all. The
+  // reader reads with `read_some(fd, buffer)` (returning what read(2)
+  // returns) and checks each piece; the writer writes each message with
+  // `write_all(fd, message)`. Messages per second.
+  template <class Start, class ReadSome, class WriteAll>
+  double measure_pairs(std::uint64_t messages, bool nonblocking, Start&& start,
+                       ReadSome&& read_some, WriteAll&& write_all) const {
+    std::vector<std::pair<int, int>> pairs;
+    for (std::uint64_t g = 0; g < groups; ++g) pairs.push_back(make(nonblocking));
+    const std::uint64_t total = messages * size;
+    auto t0 = Clock::now();
+    std::vector<decltype(start([] {}))> workers;
+    for (auto [r, w] : pairs) {
+      workers.push_back(start([this, r = r, total, &read_some] {
+        std::vector<unsigned char> buffer(size);
+        std::uint64_t got = 0;
+        while (got < total) {
+          ssize_t n = read_some(r, buffer);
+          check(n > 0 && valid(buffer.data(), static_cast<std::size_t>(n), got), "read");
+          got += static_cast<std::uint64_t>(n);
+        }
+      }));
+      workers.push_back(start([this, w = w, messages, &write_all] {
+        std::vector<unsigned char> message(size);
+        for (std::uint64_t i = 0; i < messages; ++i) {
+          fill(message, i);
+          write_all(w, message);
+        }
+      }));
+    }
+    for (auto& w : workers) w.join();
+    double rate = ops_per_second(t0, groups * messages);
+    close_all(pairs);
+    return rate;
+  }
+
   static void close_all(const std::vector<std::pair<int, int>>& pairs) {
     for (auto [r, w] : pairs) {
       ::close(r);
@@ -82,8 +121,7 @@ struct PipeShape {
   // tenth of the messages as a warm-up, then `reps` times; the best.
   template <class Once>
   double best(Once&& once) const {
-    once(messages / 10);
-    return -best_of(reps, [&] { return -once(messages); });
+    return warm_best_rate(reps, messages, once);
   }
 
   // The JSON members of the result line, given the best messages/s.

@@ -6,6 +6,7 @@
 #include <spindle/io/ops.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pipe/pipe_shape.hpp"
@@ -13,33 +14,14 @@
 namespace {
 
 double once(const bench::PipeShape& s, std::uint64_t messages) {
-  std::vector<std::pair<int, int>> pairs;
-  for (std::uint64_t g = 0; g < s.groups; ++g) pairs.push_back(s.make(true));
-  const std::uint64_t total = messages * s.size;
-  auto start = bench::Clock::now();
-  std::vector<spindle::Fiber<void>> fibers;
-  for (auto [r, w] : pairs) {
-    fibers.push_back(spindle::spin([&s, r = r, total] {
-      std::vector<unsigned char> buffer(s.size);
-      std::uint64_t got = 0;
-      while (got < total) {
-        ssize_t n = spindle::read_some(r, std::as_writable_bytes(std::span(buffer)));
-        bench::check(n > 0 && s.valid(buffer.data(), static_cast<std::size_t>(n), got), "read");
-        got += static_cast<std::uint64_t>(n);
-      }
-    }));
-    fibers.push_back(spindle::spin([&s, w = w, messages] {
-      std::vector<unsigned char> message(s.size);
-      for (std::uint64_t i = 0; i < messages; ++i) {
-        bench::PipeShape::fill(message, i);
-        spindle::write(w, std::as_bytes(std::span(message)));
-      }
-    }));
-  }
-  for (auto& f : fibers) f.join();
-  double secs = bench::seconds_since(start);
-  bench::PipeShape::close_all(pairs);
-  return static_cast<double>(s.groups * messages) / secs;
+  return s.measure_pairs(
+      messages, true, [](auto fn) { return spindle::spin(std::move(fn)); },
+      [](int fd, std::vector<unsigned char>& buffer) {
+        return spindle::read_some(fd, std::as_writable_bytes(std::span(buffer)));
+      },
+      [](int fd, const std::vector<unsigned char>& message) {
+        spindle::write(fd, std::as_bytes(std::span(message)));
+      });
 }
 
 }  // namespace

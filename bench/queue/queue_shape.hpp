@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "common/bench_util.hpp"
 
@@ -42,6 +43,33 @@ inline void check_sum(std::uint64_t got, std::uint64_t want) {
                  static_cast<unsigned long long>(want));
     std::exit(1);
   }
+}
+
+// One measurement of `msgs` messages per producer over `groups` (pointers
+// to groups with a `producers_left` and a `sum`): timed, starts each
+// group's consumers, `consume(group)`, then its producers,
+// `produce(group, msgs)`, each by `start(fn)` (a thread or a fiber running
+// fn, returned to be joined), and joins them all; then checks every group's
+// sum. Messages per second.
+template <class Groups, class Start, class Consume, class Produce>
+double measure_groups(const QueueShape& s, std::uint64_t msgs, const Groups& groups, Start&& start,
+                      Consume&& consume, Produce&& produce) {
+  auto t0 = Clock::now();
+  std::vector<decltype(start([] {}))> workers;
+  for (auto& gp : groups) {
+    auto* g = gp.get();
+    g->producers_left = s.producers;
+    for (std::uint64_t c = 0; c < s.consumers; ++c) {
+      workers.push_back(start([g, &consume] { consume(*g); }));
+    }
+    for (std::uint64_t p = 0; p < s.producers; ++p) {
+      workers.push_back(start([g, msgs, &produce] { produce(*g, msgs); }));
+    }
+  }
+  for (auto& w : workers) w.join();
+  double rate = ops_per_second(t0, s.groups * s.producers * msgs);
+  for (auto& g : groups) check_sum(g->sum, s.group_sum(msgs));
+  return rate;
 }
 
 }  // namespace bench

@@ -19,32 +19,18 @@ double once(const bench::QueueShape& s, std::uint64_t msgs) {
     std::uint64_t producers_left = 0;
     std::uint64_t sum = 0;
   };
-  std::vector<std::unique_ptr<Group>> groups;
-  for (std::uint64_t g = 0; g < s.groups; ++g)
-    groups.push_back(std::make_unique<Group>(s.capacity));
-  auto start = bench::Clock::now();
-  std::vector<spindle::Fiber<void>> fibers;
-  for (auto& gp : groups) {
-    Group* g = gp.get();
-    g->producers_left = s.producers;
-    for (std::uint64_t c = 0; c < s.consumers; ++c) {
-      fibers.push_back(spindle::spin([g] {
+  auto groups = bench::make_groups<Group>(s.groups, s.capacity);
+  return bench::measure_groups(
+      s, msgs, groups, [](auto fn) { return spindle::spin(std::move(fn)); },
+      [](Group& g) {
         std::uint64_t sum = 0;
-        while (auto v = g->q.pop()) sum += *v;
-        g->sum += sum;
-      }));
-    }
-    for (std::uint64_t p = 0; p < s.producers; ++p) {
-      fibers.push_back(spindle::spin([g, msgs] {
-        for (std::uint64_t i = 1; i <= msgs; ++i) g->q.push(i);
-        if (--g->producers_left == 0) g->q.close();
-      }));
-    }
-  }
-  for (auto& f : fibers) f.join();
-  double secs = bench::seconds_since(start);
-  for (auto& g : groups) bench::check_sum(g->sum, s.group_sum(msgs));
-  return static_cast<double>(s.groups * s.producers * msgs) / secs;
+        while (auto v = g.q.pop()) sum += *v;
+        g.sum += sum;
+      },
+      [](Group& g, std::uint64_t n) {
+        for (std::uint64_t i = 1; i <= n; ++i) g.q.push(i);
+        if (--g.producers_left == 0) g.q.close();
+      });
 }
 
 }  // namespace

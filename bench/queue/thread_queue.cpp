@@ -53,41 +53,27 @@ double once(const bench::QueueShape& s, std::uint64_t msgs) {
     std::mutex m;
     std::uint64_t producers_left = 0, sum = 0;
   };
-  std::vector<std::unique_ptr<Group>> groups;
-  for (std::uint64_t g = 0; g < s.groups; ++g)
-    groups.push_back(std::make_unique<Group>(s.capacity));
-  auto start = bench::Clock::now();
-  std::vector<std::thread> threads;
-  for (auto& gp : groups) {
-    Group* g = gp.get();
-    g->producers_left = s.producers;
-    for (std::uint64_t c = 0; c < s.consumers; ++c) {
-      threads.emplace_back([g] {
+  auto groups = bench::make_groups<Group>(s.groups, s.capacity);
+  return bench::measure_groups(
+      s, msgs, groups, [](auto fn) { return std::thread(std::move(fn)); },
+      [](Group& g) {
         std::uint64_t sum = 0;
-        while (auto v = g->q.pop()) sum += *v;
-        std::lock_guard<std::mutex> lk(g->m);
-        g->sum += sum;
+        while (auto v = g.q.pop()) sum += *v;
+        std::lock_guard<std::mutex> lk(g.m);
+        g.sum += sum;
+      },
+      [](Group& g, std::uint64_t n) {
+        for (std::uint64_t i = 1; i <= n; ++i) g.q.push(i);
+        std::lock_guard<std::mutex> lk(g.m);
+        if (--g.producers_left == 0) g.q.close();
       });
-    }
-    for (std::uint64_t p = 0; p < s.producers; ++p) {
-      threads.emplace_back([g, msgs] {
-        for (std::uint64_t i = 1; i <= msgs; ++i) g->q.push(i);
-        std::lock_guard<std::mutex> lk(g->m);
-        if (--g->producers_left == 0) g->q.close();
-      });
-    }
-  }
-  for (auto& t : threads) t.join();
-  double secs = bench::seconds_since(start);
-  for (auto& g : groups) bench::check_sum(g->sum, s.group_sum(msgs));
-  return static_cast<double>(s.groups * s.producers * msgs) / secs;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto s = bench::QueueShape::parse(argc, argv);
-  once(s, s.messages / 10);  // warm-up
-  double best = -bench::best_of(s.reps, [&] { return -once(s, s.messages); });
+  double best =
+      bench::warm_best_rate(s.reps, s.messages, [&](std::uint64_t msgs) { return once(s, msgs); });
   bench::print_result(best, s.json());
 }

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "common/bench_util.hpp"
+#include "switch/switch_shape.hpp"
 
 namespace ctx = boost::context;
 
@@ -22,19 +22,15 @@ double once(std::uint64_t switches) {
   other = std::move(other).resume();  // start it outside the timed part
   auto start = bench::Clock::now();
   for (std::uint64_t i = 0; i < rounds; ++i) other = std::move(other).resume();
-  double elapsed = bench::seconds_since(start);
+  double ns = bench::ns_per_op(start, 2 * rounds);
   stop = true;
   other = std::move(other).resume();  // lets the fiber return
-  return elapsed * 1e9 / static_cast<double>(2 * rounds);
+  return ns;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, {"switches", "reps"});
-  const auto switches = args.num("switches", 10'000'000);
-  const auto reps = args.num("reps", 5);
-  once(switches / 10);  // warm-up
-  bench::print_result(bench::best_of(reps, [&] { return once(switches); }),
-                      "\"switches\": " + std::to_string(switches));
+  auto s = bench::SwitchShape::parse(argc, argv);
+  bench::print_result(s.best(once), s.json());
 }

@@ -3,31 +3,21 @@
 #include <boost/fiber/all.hpp>
 
 #include <cstdint>
+#include <utility>
 
-#include "common/bench_util.hpp"
+#include "switch/switch_shape.hpp"
 
 namespace {
 
 double once(std::uint64_t yields) {
-  const std::uint64_t each = yields / 2;
-  auto body = [each] {
-    for (std::uint64_t i = 0; i < each; ++i) boost::this_fiber::yield();
-  };
-  auto start = bench::Clock::now();
-  boost::fibers::fiber a(body);
-  boost::fibers::fiber b(body);
-  a.join();
-  b.join();
-  return bench::seconds_since(start) * 1e9 / static_cast<double>(2 * each);
+  return bench::two_yielding(
+      yields, [](auto body) { return boost::fibers::fiber(std::move(body)); },
+      [] { boost::this_fiber::yield(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, {"switches", "reps"});
-  const auto switches = args.num("switches", 10'000'000);
-  const auto reps = args.num("reps", 5);
-  once(switches / 10);  // warm-up
-  bench::print_result(bench::best_of(reps, [&] { return once(switches); }),
-                      "\"switches\": " + std::to_string(switches));
+  auto s = bench::SwitchShape::parse(argc, argv);
+  bench::print_result(s.best(once), s.json());
 }

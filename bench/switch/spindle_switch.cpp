@@ -6,35 +6,24 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
-#include "common/bench_util.hpp"
+#include "switch/switch_shape.hpp"
 
 namespace {
 
 double once(std::uint64_t yields) {
-  const std::uint64_t each = yields / 2;
-  auto body = [each] {
-    for (std::uint64_t i = 0; i < each; ++i) spindle::yield();
-  };
-  auto start = bench::Clock::now();
-  auto a = spindle::spin(body);
-  auto b = spindle::spin(body);
-  a.join();
-  b.join();
-  return bench::seconds_since(start) * 1e9 / static_cast<double>(2 * each);
+  return bench::two_yielding(
+      yields, [](auto body) { return spindle::spin(std::move(body)); }, [] { spindle::yield(); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, {"switches", "reps"});
-  const auto switches = args.num("switches", 10'000'000);
-  const auto reps = args.num("reps", 5);
+  auto s = bench::SwitchShape::parse(argc, argv);
   spindle::run([&] {
-    once(switches / 10);  // warm-up
-    double best = bench::best_of(reps, [&] { return once(switches); });
+    double best = s.best(once);
     std::string backend(spindle::to_string(spindle::metrics().backend));
-    bench::print_result(best, "\"backend\": " + bench::json_string(backend) +
-                                  ", \"switches\": " + std::to_string(switches));
+    bench::print_result(best, "\"backend\": " + bench::json_string(backend) + ", " + s.json());
   });
 }

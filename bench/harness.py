@@ -18,9 +18,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import BinaryIO, Callable, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -526,6 +527,53 @@ def at_end(action: Callable[[], None]) -> None:
     """Runs `action` when the runner is done (restore_system), e.g. to delete
     a file a hook made."""
     _restore_actions.append(action)
+
+
+def page_cached_file(kind: str, size: int, write: Callable[[BinaryIO], Prepared],
+                     what: str = "") -> Callable[[Context], Prepared]:
+    """A prepare hook that hands the runs ``--file PATH``: a file of about
+    `size` bytes that `write` writes (returning any further arguments and
+    notes), in a temporary directory on disk ($TMPDIR, /var/tmp or /tmp; not
+    a small tmpfs such as /dev/shm), read once so that it is in the page
+    cache. Made at the first run that needs it, once per runner invocation,
+    and deleted at the end. Skipped when it would not stay in the page cache
+    or there is no room; `what` describes the content in the log line."""
+    made: list[Prepared] = []
+
+    def make() -> Prepared:
+        avail = mem_available_kib()
+        if avail is not None and avail * 1024 < 2 * size:
+            return Prepared(skip_reason=f"less than {2 * size >> 30} GiB of memory available: "
+                            f"the {size >> 30} GiB file would not stay in the page cache")
+        room = size + size // 2
+        where = next((d for d in (os.environ.get("TMPDIR"), "/var/tmp", "/tmp")
+                      if d and os.path.isdir(d) and os.access(d, os.W_OK)
+                      and shutil.disk_usage(d).free >= room), None)
+        if where is None:
+            return Prepared(
+                skip_reason=f"no temporary directory with {room / (1 << 30):g} GiB free")
+        tmp = Path(tempfile.mkdtemp(prefix=f"spindle-bench-{kind}-", dir=where))
+        at_end(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        path = tmp / kind
+        info(f"writing {size >> 20} MiB{what} to {path} (deleted at the end)")
+        try:
+            with open(path, "wb") as f:
+                extra = write(f)
+            with open(path, "rb") as f:  # into the page cache
+                while f.read(8 << 20):
+                    pass
+        except OSError as e:
+            warn(f"cannot write {path}: {e}")
+            return Prepared(skip_reason=f"cannot write the file: {e}")
+        return Prepared(["--file", str(path), *extra.extra_args], notes=extra.notes)
+
+    def prepare(ctx: Context) -> Prepared:
+        del ctx
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return prepare
 
 
 def all_of(*hooks: Callable[[Context], Prepared]) -> Callable[[Context], Prepared]:

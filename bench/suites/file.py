@@ -2,62 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-from harness import (Benchmark, Figure, Prepared, Run, at_end, cmake_target, info,
-                     mem_available_kib, spindle_runs, warn)
+from harness import Benchmark, Figure, Prepared, Run, cmake_target, page_cached_file, spindle_runs
 
 SIZE = 1 << 30
 BLOCK = 128 * 1024
 CHUNK = 1 << 20
 
-_made: list[Prepared] = []  # the file is made once per runner invocation
 
-
-def _directory() -> str | None:
-    """A directory on a file system with room for the file (not a small
-    tmpfs such as /dev/shm): $TMPDIR, /var/tmp, /tmp."""
-    for d in (os.environ.get("TMPDIR"), "/var/tmp", "/tmp"):
-        if d and os.path.isdir(d) and os.access(d, os.W_OK):
-            if shutil.disk_usage(d).free >= SIZE + SIZE // 2:
-                return d
-    return None
-
-
-def _make() -> Prepared:
-    avail = mem_available_kib()
-    if avail is not None and avail * 1024 < 2 * SIZE:
-        return Prepared(skip_reason="less than 2 GiB of memory available: the 1 GiB file "
-                        "would not stay in the page cache")
-    where = _directory()
-    if where is None:
-        return Prepared(skip_reason="no temporary directory with 1.5 GiB free")
-    tmp = Path(tempfile.mkdtemp(prefix="spindle-bench-file-", dir=where))
-    at_end(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    path = tmp / "data"
-    info(f"writing {SIZE >> 20} MiB to {path} (deleted at the end)")
+def _write(f) -> Prepared:
     chunk = bytes(range(256)) * (CHUNK // 256)
-    try:
-        with open(path, "wb") as f:
-            for _ in range(SIZE // CHUNK):
-                f.write(chunk)
-        with open(path, "rb") as f:  # into the page cache
-            while f.read(CHUNK * 8):
-                pass
-    except OSError as e:
-        warn(f"cannot write {path}: {e}")
-        return Prepared(skip_reason=f"cannot write the file: {e}")
-    return Prepared(["--file", str(path)])
+    for _ in range(SIZE // CHUNK):
+        f.write(chunk)
+    return Prepared()
 
 
-def the_file(ctx) -> Prepared:
-    del ctx
-    if not _made:
-        _made.append(_make())
-    return _made[0]
+the_file = page_cached_file("file", SIZE, _write)
 
 
 def runs(fibers: int) -> list[Run]:

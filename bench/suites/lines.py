@@ -3,18 +3,11 @@ std::getline and Go's bufio.Scanner."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
-from harness import (Benchmark, Figure, Prepared, Run, at_end, cmake_target, go_program, info,
-                     mem_available_kib, spindle_runs, warn)
+from harness import (Benchmark, Figure, Prepared, Run, cmake_target, go_program, page_cached_file,
+                     spindle_runs)
 
 SIZE = 1 << 30
 BLOCKS = 16  # distinct blocks of lines, written in a scrambled order
-
-_made: list[Prepared] = []  # the file is made once per runner invocation
 
 
 def _block(seed: int) -> bytes:
@@ -40,56 +33,25 @@ def _block(seed: int) -> bytes:
     return bytes(out)
 
 
-def _directory() -> str | None:
-    """A directory on a file system with room for the file: $TMPDIR,
-    /var/tmp, /tmp (not a small tmpfs)."""
-    for d in (os.environ.get("TMPDIR"), "/var/tmp", "/tmp"):
-        if d and os.path.isdir(d) and os.access(d, os.W_OK):
-            if shutil.disk_usage(d).free >= SIZE + SIZE // 2:
-                return d
-    return None
-
-
-def _make() -> Prepared:
-    avail = mem_available_kib()
-    if avail is not None and avail * 1024 < 2 * SIZE:
-        return Prepared(skip_reason="less than 2 GiB of memory available: the 1 GiB file "
-                        "would not stay in the page cache")
-    where = _directory()
-    if where is None:
-        return Prepared(skip_reason="no temporary directory with 1.5 GiB free")
-    tmp = Path(tempfile.mkdtemp(prefix="spindle-bench-lines-", dir=where))
-    at_end(lambda: shutil.rmtree(tmp, ignore_errors=True))
-    path = tmp / "lines"
-    info(f"writing {SIZE >> 20} MiB of lines to {path} (deleted at the end)")
+def _write(f) -> Prepared:
+    """The blocks in a scrambled order up to SIZE; the runs get the counts
+    of lines and of their bytes (without the newlines) to check."""
     blocks = [_block(i) for i in range(BLOCKS)]
     counts = [(b.count(b"\n"), len(b) - b.count(b"\n")) for b in blocks]
     lines = content = written = 0
     i = 0
-    try:
-        with open(path, "wb") as f:
-            while written < SIZE:
-                k = (i * 7 + i // BLOCKS) % BLOCKS
-                f.write(blocks[k])
-                written += len(blocks[k])
-                lines += counts[k][0]
-                content += counts[k][1]
-                i += 1
-        with open(path, "rb") as f:  # into the page cache
-            while f.read(8 << 20):
-                pass
-    except OSError as e:
-        warn(f"cannot write {path}: {e}")
-        return Prepared(skip_reason=f"cannot write the file: {e}")
-    return Prepared(["--file", str(path), "--lines", str(lines), "--bytes", str(content)],
+    while written < SIZE:
+        k = (i * 7 + i // BLOCKS) % BLOCKS
+        f.write(blocks[k])
+        written += len(blocks[k])
+        lines += counts[k][0]
+        content += counts[k][1]
+        i += 1
+    return Prepared(["--lines", str(lines), "--bytes", str(content)],
                     notes=[f"{lines:,} lines, {written / lines:.0f} bytes per line on average"])
 
 
-def the_file(ctx) -> Prepared:
-    del ctx
-    if not _made:
-        _made.append(_make())
-    return _made[0]
+the_file = page_cached_file("lines", SIZE, _write, what=" of lines")
 
 
 BENCHMARK = Benchmark(

@@ -18,11 +18,14 @@ namespace bench {
 
 struct QueueShape {
   std::uint64_t groups, producers, consumers, messages, capacity, reps;
+  std::uint64_t workers;  // spindle's Options::workers (the peers ignore it)
 
   static QueueShape parse(int argc, char** argv) {
-    Args args(argc, argv, {"groups", "producers", "consumers", "messages", "capacity", "reps"});
+    Args args(argc, argv,
+              {"groups", "producers", "consumers", "messages", "capacity", "reps", "workers"});
     return {args.num("groups", 10),      args.num("producers", 10), args.num("consumers", 10),
-            args.num("messages", 10000), args.num("capacity", 128), args.num("reps", 3)};
+            args.num("messages", 10000), args.num("capacity", 128), args.num("reps", 3),
+            args.num("workers", 1)};
   }
   std::uint64_t total() const { return groups * producers * messages; }
   // What the consumers of one group must have summed: each producer pushes

@@ -37,11 +37,16 @@ double once(const bench::QueueShape& s, std::uint64_t msgs) {
 
 int main(int argc, char** argv) {
   auto s = bench::QueueShape::parse(argc, argv);
-  spindle::run([&] {
-    once(s, s.messages / 10);  // warm-up
-    // best_of takes the smallest: negate the rate.
-    double best = -bench::best_of(s.reps, [&] { return -once(s, s.messages); });
-    std::string backend(spindle::to_string(spindle::metrics().backend));
-    bench::print_result(best, "\"backend\": " + bench::json_string(backend) + ", " + s.json());
-  });
+  spindle::Options options;
+  options.workers = static_cast<unsigned>(s.workers);
+  spindle::run(
+      [&] {
+        once(s, s.messages / 10);  // warm-up
+        // best_of takes the smallest: negate the rate.
+        double best = -bench::best_of(s.reps, [&] { return -once(s, s.messages); });
+        std::string backend(spindle::to_string(spindle::metrics().backend));
+        bench::print_result(best, "\"backend\": " + bench::json_string(backend) + ", " + s.json() +
+                                      ", \"workers\": " + std::to_string(s.workers));
+      },
+      options);
 }

@@ -15,7 +15,7 @@ BENCHMARK = Benchmark(
         f"is closed ({GROUPS * PRODUCERS * MESSAGES:,} messages in all); the figure is messages "
         "per second, the best of 3 repetitions after a warm-up. The sums are checked. Fibers "
         "and goroutines run on one thread; std::thread runs one thread per producer and "
-        "consumer on every core."
+        "consumer on every core. queue-xworker-msgs: the same on two workers (GOMAXPROCS=2)."
     ),
     figures=[
         Figure(
@@ -34,6 +34,19 @@ BENCHMARK = Benchmark(
                     note="buffered chan of 128, GOMAXPROCS=1"),
                 Run("boost_fiber", cmake_target("bench_boost_fiber_queue"), ARGS,
                     note="boost::fibers::buffered_channel(128) (holds 127), one thread"),
+            ],
+        ),
+        Figure(
+            name="queue-xworker-msgs",
+            title="The same on two workers: messages per second",
+            unit="msgs/s",
+            lower_is_better=False,
+            runs=[
+                *spindle_runs(cmake_target("bench_spindle_queue"), [*ARGS, "--workers", "2"],
+                              note="Options::workers = 2: the fibers are spawned by the main "
+                              "fiber and spread by stealing"),
+                Run("go", go_program("queue"), [*ARGS, "-procs", "2"],
+                    env={"GOMAXPROCS": "2"}, note="buffered chan of 128, GOMAXPROCS=2"),
             ],
         ),
     ],

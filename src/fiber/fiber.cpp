@@ -39,6 +39,10 @@ void set_name(FiberControl* fiber, std::string_view name) noexcept {
   fiber->name[n] = '\0';
 }
 
+void consume_budget() noexcept {
+  if (Scheduler* s = Scheduler::current()) s->consume_budget();
+}
+
 void add_ref(FiberControl* fiber) noexcept {
   fiber->refs.fetch_add(1, std::memory_order_relaxed);
 }
@@ -220,7 +224,23 @@ void FiberRef::resume(std::any value, ResumeAt at) const {
   detail::FiberState state = f->state.load(std::memory_order_acquire);
   if (state == detail::FiberState::done) fail("is done");
   auto* sched = detail::owner(f);
-  if (detail::Scheduler::current() != sched) fail("runs on another worker or runtime");
+  detail::Scheduler* here = detail::Scheduler::current();
+  if (here != sched) {
+    if (here == nullptr || !here->multi() || sched->workers() != here->workers()) {
+      fail("belongs to another runtime");
+    }
+    // Another worker: the value waits in the fiber (under its family
+    // lock), and its worker wakes it if it is in suspend().
+    {
+      detail::FamilyGuard g(f, true);
+      if (f->has_pending_resume) fail("already has a resume pending");
+      f->resume_value = std::move(value);
+      f->has_pending_resume = true;
+    }
+    detail::Scheduler::post(f, detail::Scheduler::kRemoteResume);
+    return;
+  }
+  detail::FamilyGuard g(f, sched->multi());
   if (f->has_pending_resume) fail("already has a resume pending");
   if (state == detail::FiberState::suspended) {
     if (f->waiting != detail::WaitKind::resume) fail("is blocked in another wait");
@@ -365,20 +385,30 @@ std::any suspend() {
   detail::FiberControl* f = s.running();
   if (f == nullptr) throw std::logic_error("spindle::suspend called outside a fiber");
   detail::Scheduler::checkpoint(f);
-  if (!f->has_pending_resume) {
-    struct SuspendWait : detail::WaitHook {
-      detail::FiberControl* self;
-    } wait;
-    wait.self = f;
-    wait.interrupt = [](detail::WaitHook* h) noexcept {
-      auto* self = static_cast<SuspendWait*>(h)->self;
-      detail::owner(self)->schedule(self);
-    };
+  auto take = [&s, f](std::any* out) {
+    detail::FamilyGuard g(f, s.multi());  // a resume may come from another worker
+    if (!f->has_pending_resume) return false;
+    f->has_pending_resume = false;
+    *out = std::exchange(f->resume_value, std::any{});
+    return true;
+  };
+  std::any value;
+  struct SuspendWait : detail::WaitHook {
+    detail::FiberControl* self;
+  } wait;
+  wait.self = f;
+  wait.interrupt = [](detail::WaitHook* h) noexcept {
+    auto* self = static_cast<SuspendWait*>(h)->self;
+    detail::owner(self)->schedule(self);
+  };
+  // A wake-up from another worker may be stale (meant for an earlier
+  // suspend): without a value and without a cancellation, wait again.
+  while (!take(&value)) {
     s.park_interruptible(detail::WaitKind::resume, &wait);
-    if (!f->has_pending_resume) detail::Scheduler::checkpoint(f);  // interrupted
+    if (take(&value)) break;
+    detail::Scheduler::checkpoint(f);  // interrupted: throws
   }
-  f->has_pending_resume = false;
-  return std::exchange(f->resume_value, std::any{});
+  return value;
 }
 
 namespace {

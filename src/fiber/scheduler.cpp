@@ -564,6 +564,20 @@ FiberControl* Scheduler::pick_slow() noexcept {
   return pop_new();
 }
 
+void Scheduler::consume_budget() noexcept {
+  FiberControl* self = running_;
+  if (self == nullptr) return;
+  if (budget_mark_ != switches_) {  // a switch since the last refill: a new turn
+    budget_mark_ = switches_;
+    budget_ = kBudget;
+  }
+  if (--budget_ != 0) return;
+  ++budget_yields_;
+  self->state.store(FiberState::ready, std::memory_order_relaxed);
+  enqueue(self);
+  switch_away(self);
+}
+
 void Scheduler::run_until_done() {
   if (multi()) {
     run_until_done_multi();
@@ -644,18 +658,15 @@ bool Scheduler::steal() noexcept {
 }
 
 void Scheduler::park_worker() {
-  // A short spin first: work often arrives within microseconds (a reply
-  // from the other worker), and parking costs two system calls.
-  // Past the first rounds it yields the CPU instead: on a machine with
-  // more threads than cores the other side may need this core to reply.
+  // A short spin first (about 80 us at most: kIdleSpins rounds of a few
+  // pauses): work often arrives within microseconds (a reply from the
+  // other worker), and parking costs two system calls plus the scheduler's
+  // wake-up latency. Pauses, not sched_yield: on a loaded machine a yield
+  // can hand the core to another process for a whole time slice.
   for (unsigned i = 0; i < kIdleSpins; ++i) {
     if (remote_head_.load(std::memory_order_relaxed) != nullptr || workers_->stopping()) return;
-    if (steal()) return;
-    if (i < kIdleSpins / 2) {
-      for (int k = 0; k < 32; ++k) cpu_relax();
-    } else {
-      ::sched_yield();
-    }
+    if ((i % 8) == 0 && steal()) return;
+    for (int k = 0; k < 4; ++k) cpu_relax();
   }
   // Announce, then look once more: whoever makes work after our look sees
   // the announcement and wakes us (both sides are seq_cst).
@@ -781,6 +792,10 @@ void Scheduler::handle_events(FiberControl* f, std::uint8_t events, bool woken_r
       suspended = false;
     }
   }
+  if ((events & kRemoteResume) != 0 && suspended && f->waiting == WaitKind::resume) {
+    schedule(f);  // suspend() takes the value (or waits again if it is gone)
+    suspended = false;
+  }
   if ((events & kRemoteWake) != 0 && suspended) {
     make_ready(f);
     if (woken_remotely && multi() && !f->high_priority) {
@@ -895,6 +910,7 @@ Metrics Scheduler::metrics() const {
   if (multi()) m.fibers_alive = workers_->alive();
   m.fibers_stolen = stolen_;
   m.worker_parks = parks_;
+  m.budget_yields = budget_yields_;
   return m;
 }
 

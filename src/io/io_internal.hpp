@@ -4,6 +4,8 @@
 // pool, on epoll), wrapped for deadlines and for the two error styles.
 #pragma once
 
+#include <exception>
+
 #include <liburing.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -132,6 +134,9 @@ struct Op {
   ~Op() {
     --st->in_flight;
     ++st->ops_completed;
+    // An operation that was ready at once spends the cooperative budget
+    // (one that suspended started a new turn); not while unwinding.
+    if (std::uncaught_exceptions() == 0) sched->consume_budget();
   }
   Op(const Op&) = delete;
   Op& operator=(const Op&) = delete;

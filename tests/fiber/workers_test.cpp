@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <any>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -260,6 +261,27 @@ TEST(Workers, JoinAcrossWorkers) {
         auto fast = spindle::spin_on(1, [] { return 2; });
         auto won = spindle::select(slow, fast);
         EXPECT_EQ(won.index, 1u);
+      },
+      kTwoWorkers);
+}
+
+TEST(Workers, ResumeFromAnotherWorker) {
+  spindle::run(
+      [] {
+        for (int i = 0; i < 200; ++i) {
+          auto f = spindle::spin_on(1, [] { return std::any_cast<int>(spindle::suspend()); });
+          if (i % 2 == 1) spindle::sleep(20us);  // sometimes it is in suspend() already
+          f.resume(i);
+          EXPECT_EQ(f.join(), i);
+        }
+        // A resume that arrives first waits for the next suspend().
+        auto g = spindle::spin_on(1, [] {
+          spindle::sleep(2ms);
+          return std::any_cast<int>(spindle::suspend());
+        });
+        g.resume(7);
+        EXPECT_THROW(g.resume(8), std::logic_error);  // one pending at a time
+        EXPECT_EQ(g.join(), 7);
       },
       kTwoWorkers);
 }

@@ -489,3 +489,31 @@ TEST(Select, NoValueIsLostOrDuplicatedWhenSelectsLose) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ChannelBudget, AnAlwaysReadyReceiverLetsOthersRun) {
+  // Every receive finds a value, so the receiver never suspends; the
+  // cooperative budget still makes it yield now and then.
+  spindle::run([] {
+    spindle::Channel<int> ch(spindle::unbounded);
+    constexpr int kValues = 10000;
+    for (int i = 0; i < kValues; ++i) ch.send(i);
+    bool other_ran = false;
+    int received_when_other_ran = -1;
+    auto receiver = spindle::spin([&] {
+      for (int i = 0; i < kValues; ++i) {
+        EXPECT_EQ(ch.receive(), i);
+        if (other_ran && received_when_other_ran < 0) received_when_other_ran = i;
+      }
+    });
+    auto other = spindle::spin([&] { other_ran = true; });
+    receiver.join();
+    other.join();
+    EXPECT_GE(received_when_other_ran, 0);
+    EXPECT_LE(received_when_other_ran, 2 * 128);
+    EXPECT_GT(spindle::metrics().budget_yields, 0u);
+  });
+}
+
+}  // namespace

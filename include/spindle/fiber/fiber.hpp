@@ -256,6 +256,10 @@ void wait_done(FiberControl* fiber);  // suspends the caller until `fiber` is do
 // lowest done one). Throws Cancelled if interrupted.
 std::size_t wait_any(FiberControl* const* fibers, std::size_t n);
 void add_ref(FiberControl* fiber) noexcept;
+// An operation completed without suspending: spends one unit of the
+// running fiber's cooperative budget, and yields when it is used up (see
+// docs/fibers.md, "Cooperative budget"). Not a cancellation point.
+void consume_budget() noexcept;
 void set_name(FiberControl* fiber, std::string_view name) noexcept;  // truncates to 31 bytes
 void drop_ref(FiberControl* fiber) noexcept;
 
@@ -312,7 +316,10 @@ class FiberRef {
   // returns at once (a resume is never lost). ResumeAt::front runs it next,
   // before the fibers already runnable. Throws std::logic_error if the
   // fiber already has a resume pending, is blocked in another wait (sleep,
-  // I/O, join) or is done. Call from a fiber of the same runtime.
+  // I/O, join) or is done. Call from a fiber of the same runtime; from
+  // another worker the value is delivered through the fiber's worker (`at`
+  // does not apply, and a fiber blocked in another wait gets it at its next
+  // suspend() instead of an error).
   void resume(std::any value = {}, ResumeAt at = ResumeAt::back) const;
 
   // Makes the fiber's current (or next) suspension point throw `error`

@@ -75,6 +75,7 @@ struct Metrics {
   unsigned workers = 1;             // how many the runtime has
   std::uint64_t fibers_stolen = 0;  // by this worker from others
   std::uint64_t worker_parks = 0;   // times this worker blocked with nothing to do
+  std::uint64_t budget_yields = 0;  // fibers made to yield by the cooperative budget
 };
 
 namespace detail {

@@ -1,5 +1,6 @@
 // channel-rtt-ns peer: two goroutines ping-pong an int over two unbuffered
 // channels on one processor (GOMAXPROCS=1); nanoseconds per round trip.
+// -procs=2 for channel-xworker-rtt-ns (Go decides where each one runs).
 package main
 
 import (
@@ -38,8 +39,9 @@ func once(trips int) float64 {
 func main() {
 	trips := flag.Int("trips", 1_000_000, "round trips per repetition")
 	reps := flag.Int("reps", 5, "repetitions (the best is reported)")
+	procs := flag.Int("procs", 1, "GOMAXPROCS (2: channel-xworker-rtt-ns)")
 	flag.Parse()
-	runtime.GOMAXPROCS(1)
+	runtime.GOMAXPROCS(*procs)
 	once(*trips / 10) // warm-up
 	best := benchutil.BestOf(*reps, func() float64 { return once(*trips) })
 	benchutil.PrintResult(best, map[string]interface{}{

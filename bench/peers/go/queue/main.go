@@ -69,8 +69,9 @@ func main() {
 	messages := flag.Int("messages", 10000, "messages per producer")
 	capacity := flag.Int("capacity", 128, "channel capacity")
 	reps := flag.Int("reps", 3, "repetitions (the best is reported)")
+	procs := flag.Int("procs", 1, "GOMAXPROCS (2: queue-xworker-msgs)")
 	flag.Parse()
-	runtime.GOMAXPROCS(1)
+	runtime.GOMAXPROCS(*procs)
 	once(*groups, *producers, *consumers, *messages/10, *capacity) // warm-up
 	best := -benchutil.BestOf(*reps, func() float64 {
 		return -once(*groups, *producers, *consumers, *messages, *capacity)

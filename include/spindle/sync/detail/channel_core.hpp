@@ -199,6 +199,7 @@ class ChannelCore {
       if (r != Op::full) {
         lock_.unlock();
         if (wake != nullptr) wake->waiter->complete();
+        if (r == Op::ok) consume_budget();  // done without waiting
         return r;
       }
       if (!block) {
@@ -242,6 +243,7 @@ class ChannelCore {
       if (r != Op::empty) {
         lock_.unlock();
         if (wake != nullptr) wake->waiter->complete();
+        if (r == Op::ok) consume_budget();  // done without waiting
         return r;
       }
       if (!block) {

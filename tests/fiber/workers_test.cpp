@@ -288,7 +288,7 @@ TEST(Workers, ResumeFromAnotherWorker) {
 
 TEST(Workers, ParkingAndWakingLosesNoWakeUp) {
   Watchdog dog(120s, "ParkingAndWakingLosesNoWakeUp");
-  const int rounds = spindle_test::kThreadSanitizer ? 2000 : 20000;
+  constexpr int kRounds = spindle_test::kThreadSanitizer ? 2000 : 20000;
   spindle::run(
       [&] {
         // Pairs of fibers on different workers hand a token back and forth
@@ -304,15 +304,15 @@ TEST(Workers, ParkingAndWakingLosesNoWakeUp) {
         for (int p = 0; p < kPairs; ++p) {
           auto* a = there[p].get();
           auto* b = back[p].get();
-          fibers.push_back(spindle::spin_on(0, [a, b, rounds, p] {
-            for (int i = 0; i < rounds; ++i) {
+          fibers.push_back(spindle::spin_on(0, [a, b, p] {
+            for (int i = 0; i < kRounds; ++i) {
               a->send(i);
               EXPECT_EQ(b->receive(), i);
               if ((i + p) % 1000 == 0) spindle::sleep(50us);  // let the workers park
             }
           }));
-          fibers.push_back(spindle::spin_on(1, [a, b, rounds] {
-            for (int i = 0; i < rounds; ++i) b->send(*a->receive());
+          fibers.push_back(spindle::spin_on(1, [a, b] {
+            for (int i = 0; i < kRounds; ++i) b->send(*a->receive());
           }));
         }
         // A plain thread wakes parked fibers too.

@@ -198,8 +198,12 @@ class ChannelCore {
       }
       if (r != Op::full) {
         lock_.unlock();
-        if (wake != nullptr) wake->waiter->complete();
-        if (r == Op::ok) consume_budget();  // done without waiting
+        // Done without waiting and without handing over to a waiting
+        // fiber (which a ping-pong does on every call): spend the budget.
+        if (wake != nullptr)
+          wake->waiter->complete();
+        else if (r == Op::ok)
+          consume_budget();
         return r;
       }
       if (!block) {
@@ -242,8 +246,12 @@ class ChannelCore {
       Op r = poll_receive(out, &wake, f);
       if (r != Op::empty) {
         lock_.unlock();
-        if (wake != nullptr) wake->waiter->complete();
-        if (r == Op::ok) consume_budget();  // done without waiting
+        // Done without waiting and without handing over to a waiting
+        // fiber (which a ping-pong does on every call): spend the budget.
+        if (wake != nullptr)
+          wake->waiter->complete();
+        else if (r == Op::ok)
+          consume_budget();
         return r;
       }
       if (!block) {

@@ -298,6 +298,11 @@ class Figure:
     unit: str  # "ns/switch", "KiB/fiber", ...
     lower_is_better: bool
     runs: list[Run]
+    # Rounds > 1: every run of the figure runs that many times, interleaved
+    # (all runs once, then all again), and the figure is each key's median;
+    # a footnote gives each round's value. For figures whose runs move with
+    # the machine's state from one run to the next (echo).
+    rounds: int = 1
 
 
 @dataclasses.dataclass
@@ -335,7 +340,7 @@ class Outcome:
 _results: dict[tuple, tuple] = {}
 
 
-def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
+def run_one(run: Run, builder: Builder, ctx: Context, round_index: int = 0) -> Outcome:
     for program in run.programs():
         if builder.path(program) is None:
             reason = builder.missing.get(program.id, "not built")
@@ -356,7 +361,7 @@ def run_one(run: Run, builder: Builder, ctx: Context) -> Outcome:
     env.update(run.env)
     shown_env = " ".join(f"{k}={v}" for k, v in run.env.items())
     info(f"  {run.key}: {shown_env + ' ' if shown_env else ''}{' '.join(cmd)}")
-    cache_key = (tuple(cmd), tuple(sorted(run.env.items())))
+    cache_key = (tuple(cmd), tuple(sorted(run.env.items())), round_index)
     if cache_key not in _results:
         _results[cache_key] = _execute(run, cmd, env)
     result, run_notes, seconds, failure = _results[cache_key]
@@ -410,7 +415,30 @@ def _execute(run: Run, cmd: list[str], env: dict) -> tuple:
 
 def run_figure(fig: Figure, builder: Builder, ctx: Context) -> list[Outcome]:
     info(f"{fig.name}: {fig.title}")
-    return [run_one(r, builder, ctx) for r in fig.runs]
+    if fig.rounds <= 1:
+        return [run_one(r, builder, ctx) for r in fig.runs]
+    rounds = []
+    for i in range(fig.rounds):
+        info(f"  round {i + 1} of {fig.rounds}")
+        rounds.append([run_one(r, builder, ctx, i) for r in fig.runs])
+    return [_median_outcome([outcomes[j] for outcomes in rounds]) for j in range(len(fig.runs))]
+
+
+def _median_outcome(outcomes: list[Outcome]) -> Outcome:
+    """One key's rounds as one outcome: the median of the values it has, with
+    a footnote listing them all."""
+    first = outcomes[0]
+    notes = [n for o in outcomes for n in o.notes]
+    notes = list(dict.fromkeys(notes))  # once each, in order
+    seconds = sum(o.seconds for o in outcomes)
+    values = sorted(o.value for o in outcomes if o.value is not None)
+    if not values:
+        return Outcome(first.key, None, notes, seconds, first.missing_reason)
+    mid = len(values) // 2
+    median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    shown = " / ".join("failed" if o.value is None else _fmt(o.value) for o in outcomes)
+    notes.append(f"median of {len(outcomes)} interleaved runs: {shown}")
+    return Outcome(first.key, median, notes, seconds)
 
 
 # --------------------------------------------------------------------------

@@ -2,15 +2,17 @@
 // (socket, bind, listen, accept_loop, recv, send): one fiber per
 // connection that receives into a buffer on its stack and sends it back.
 //
-//   bench_spindle_echo --port P [--workers N] [--recv single|loop]
+//   bench_spindle_echo --port P [--workers N] [--runtimes N] [--recv single|loop]
 //
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
-// it is killed. Each worker is one runtime (one thread, its own ring or
-// epoll set) with its own SO_REUSEPORT listener, so the kernel spreads the
-// connections over the workers; the benchmark runs one. --recv loop
-// receives with a multishot recv_loop per connection from one buffer ring
-// per worker instead of one recv per message (for comparison; the
-// benchmark uses single).
+// it is killed. --workers N: one runtime with Options::workers = N (one
+// listener; the connection fibers, spawned by the accepting fiber, are
+// spread over the workers by stealing). --runtimes N: N single-worker
+// runtimes on their own threads, each with its own SO_REUSEPORT listener,
+// so that the kernel spreads the connections. --recv loop receives with a
+// multishot recv_loop per connection from one buffer ring (one worker
+// only) instead of one recv per message (for comparison; the benchmark uses
+// single).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,7 +23,6 @@
 #include <cstdio>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <spindle/fiber/fiber.hpp>
@@ -47,7 +48,8 @@ void serve_connection(int fd) {
 }
 
 // --recv loop: a multishot receive per connection (recv_loop) from one
-// buffer ring shared by the worker's connections.
+// buffer ring shared by the runtime's connections (one worker only: a ring
+// belongs to the worker that made it).
 void serve_connection_loop(int fd, spindle::BufferRing& ring) {
   spindle::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
   try {
@@ -73,14 +75,14 @@ int listen_on(int port) {
   return fd;
 }
 
-// One worker: a runtime with its listener. `ready` is called once it listens.
+// One runtime with its listener. `ready` is called once it listens.
 template <class Ready>
-void worker(int port, bool recv_loop, Ready ready) {
+void serve(const bench::EchoServerArgs& a, Ready ready) {
   spindle::run(
       [&] {
-        int listener = listen_on(port);
+        int listener = listen_on(a.port);
         std::optional<spindle::BufferRing> ring;
-        if (recv_loop) ring.emplace(4096, 4096);
+        if (a.recv == "loop") ring.emplace(4096, 4096);
         ready();
         spindle::accept_loop(listener, [&](int fd) {
           if (ring) {
@@ -90,20 +92,16 @@ void worker(int port, bool recv_loop, Ready ready) {
           }
         });
       },
-      spindle::Options{.stack_size = 32 * 1024});
+      bench::echo_options(a));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, {"port", "workers", "recv"});
-  const std::string recv = args.str("recv", "single");
-  const bool recv_loop = recv == "loop";
-  const int port = static_cast<int>(args.num("port", 0));
-  const unsigned workers = static_cast<unsigned>(args.num("workers", 1));
-  if (port <= 0 || workers == 0 || (recv != "single" && recv != "loop")) {
-    std::fprintf(stderr, "usage: bench_spindle_echo --port P [--workers N] [--recv single|loop]\n");
+  const auto a = bench::echo_server_args(argc, argv, "bench_spindle_echo", true);
+  if (a.recv == "loop" && a.workers > 1) {
+    std::fprintf(stderr, "bench_spindle_echo: --recv loop needs --workers 1\n");
     return 2;
   }
-  bench::run_echo_workers(workers, [=](auto ready) { worker(port, recv_loop, ready); });
+  bench::run_echo_runtimes(a.runtimes, [&](auto ready) { serve(a, ready); });
 }

@@ -4,11 +4,12 @@
 // same server on the raw io operations (the benchmark's "spindle_raw"), so
 // the two figures show what the high-level API costs.
 //
-//   bench_spindle_net_echo --port P [--workers N]
+//   bench_spindle_net_echo --port P [--workers N] [--runtimes N]
 //
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
-// it is killed. Each worker is one runtime with its own SO_REUSEPORT
-// listener; the benchmark runs one.
+// it is killed. --workers and --runtimes as in spindle_echo.cpp (one
+// runtime with Options::workers = N, or N runtimes with SO_REUSEPORT
+// listeners).
 
 #include <array>
 #include <cstdio>
@@ -33,30 +34,24 @@ void serve_connection(spindle::TcpStream conn) {
 }
 
 template <class Ready>
-void worker(int port, Ready ready) {
+void serve(const bench::EchoServerArgs& a, Ready ready) {
   spindle::run(
       [&] {
         spindle::ListenOptions options;
         options.reuse_port = true;
         auto listener = spindle::TcpListener::bind(
-            spindle::SocketAddress::loopback_v4(static_cast<std::uint16_t>(port)), options);
+            spindle::SocketAddress::loopback_v4(static_cast<std::uint16_t>(a.port)), options);
         ready();
         listener.accept_loop([](spindle::TcpStream conn) {
           spindle::spin([conn = std::move(conn)]() mutable { serve_connection(std::move(conn)); });
         });
       },
-      spindle::Options{.stack_size = 32 * 1024});
+      bench::echo_options(a));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::Args args(argc, argv, {"port", "workers"});
-  const int port = static_cast<int>(args.num("port", 0));
-  const unsigned workers = static_cast<unsigned>(args.num("workers", 1));
-  if (port <= 0 || port > 65535 || workers == 0) {
-    std::fprintf(stderr, "usage: bench_spindle_net_echo --port P [--workers N]\n");
-    return 2;
-  }
-  bench::run_echo_workers(workers, [=](auto ready) { worker(port, ready); });
+  const auto a = bench::echo_server_args(argc, argv, "bench_spindle_net_echo", false);
+  bench::run_echo_runtimes(a.runtimes, [&](auto ready) { serve(a, ready); });
 }

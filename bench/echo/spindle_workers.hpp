@@ -1,24 +1,63 @@
 // What the two spindle echo servers (raw io operations, net layer) share:
-// N workers, each one runtime on its own thread.
+// their command line and how they start, one runtime with N workers
+// (--workers N: Options::workers, one listener, connections spread over
+// the workers by work stealing) or N single-worker runtimes on their own
+// threads (--runtimes N: one SO_REUSEPORT listener each, the kernel
+// spreads the connections).
 #pragma once
 
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <spindle/fiber/runtime.hpp>
 #include <spindle/io/metrics.hpp>
+
+#include "common/bench_util.hpp"
 
 namespace bench {
 
+struct EchoServerArgs {
+  int port = 0;
+  unsigned workers = 1;   // Options::workers of each runtime
+  unsigned runtimes = 1;  // runtimes, each on its own thread with its own listener
+  std::string recv = "single";
+};
+
+// Parses --port P [--workers N] [--runtimes N] (and --recv when
+// `with_recv`); exits 2 with the usage on bad input.
+inline EchoServerArgs echo_server_args(int argc, char** argv, const char* name, bool with_recv) {
+  bench::Args args(argc, argv, {"port", "workers", "runtimes", "recv"});
+  EchoServerArgs a;
+  a.port = static_cast<int>(args.num("port", 0));
+  a.workers = static_cast<unsigned>(args.num("workers", 1));
+  a.runtimes = static_cast<unsigned>(args.num("runtimes", 1));
+  a.recv = args.str("recv", "single");
+  bool recv_ok = a.recv == "single" || (with_recv && a.recv == "loop");
+  if (a.port <= 0 || a.port > 65535 || a.workers == 0 || a.workers > 64 || a.runtimes == 0 ||
+      a.runtimes > 64 || !recv_ok) {
+    std::fprintf(stderr, "usage: %s --port P [--workers N] [--runtimes N]%s\n", name,
+                 with_recv ? " [--recv single|loop]" : "");
+    std::exit(2);
+  }
+  return a;
+}
+
+// The options of each runtime.
+inline spindle::Options echo_options(const EchoServerArgs& a) {
+  return spindle::Options{.workers = a.workers, .stack_size = 32 * 1024};
+}
+
 // Raises the descriptor limit (1,000 connections), then runs
-// worker(ready) on `workers` threads (this one included); the first
-// worker calls ready() once it listens, which prints "ready <backend>" for
-// the echo client. Returns when every worker has returned.
-template <class Worker>
-void run_echo_workers(unsigned workers, Worker worker) {
+// runtime(ready) on `runtimes` threads (this one included); the first
+// calls ready() once it listens, which prints "ready <backend>" for the
+// echo client. Returns when every runtime has returned.
+template <class Runtime>
+void run_echo_runtimes(unsigned runtimes, Runtime runtime) {
   rlimit r{};
   if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
     r.rlim_cur = r.rlim_max;
@@ -29,8 +68,8 @@ void run_echo_workers(unsigned workers, Worker worker) {
     std::fflush(stdout);
   };
   std::vector<std::thread> others;
-  for (unsigned i = 1; i < workers; ++i) others.emplace_back([&worker] { worker([] {}); });
-  worker(say_ready);
+  for (unsigned i = 1; i < runtimes; ++i) others.emplace_back([&runtime] { runtime([] {}); });
+  runtime(say_ready);
   for (auto& t : others) t.join();
 }
 

@@ -39,6 +39,7 @@ LABELS = {
     "asio": "Boost.Asio",
     "c_epoll": "C epoll loop",
     "c_uring": "C liburing loop",
+    "spindle_spread": "spindle, connections spread round-robin",
     "dd": "dd",
 }
 

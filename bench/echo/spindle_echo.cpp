@@ -2,14 +2,17 @@
 // (socket, bind, listen, accept_loop, recv, send): one fiber per
 // connection that receives into a buffer on its stack and sends it back.
 //
-//   bench_spindle_echo --port P [--workers N] [--runtimes N] [--recv single|loop]
+//   bench_spindle_echo --port P [--workers N] [--runtimes N] [--place steal|round-robin]
+//                      [--recv single|loop]
 //
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
 // it is killed. --workers N: one runtime with Options::workers = N (one
 // listener; the connection fibers, spawned by the accepting fiber, are
 // spread over the workers by stealing). --runtimes N: N single-worker
 // runtimes on their own threads, each with its own SO_REUSEPORT listener,
-// so that the kernel spreads the connections. --recv loop receives with a
+// so that the kernel spreads the connections. --place round-robin starts
+// each connection fiber on the next worker in turn (spin_on) instead of
+// leaving the spread to stealing. --recv loop receives with a
 // multishot recv_loop per connection from one buffer ring (one worker
 // only) instead of one recv per message (for comparison; the benchmark uses
 // single).
@@ -84,11 +87,12 @@ void serve(const bench::EchoServerArgs& a, Ready ready) {
         std::optional<spindle::BufferRing> ring;
         if (a.recv == "loop") ring.emplace(4096, 4096);
         ready();
+        unsigned next = 0;
         spindle::accept_loop(listener, [&](int fd) {
           if (ring) {
             spindle::spin([fd, &ring] { serve_connection_loop(fd, *ring); });
           } else {
-            spindle::spin([fd] { serve_connection(fd); });
+            bench::spawn_connection(a, next, [fd] { serve_connection(fd); });
           }
         });
       },

@@ -4,10 +4,10 @@
 // same server on the raw io operations (the benchmark's "spindle_raw"), so
 // the two figures show what the high-level API costs.
 //
-//   bench_spindle_net_echo --port P [--workers N] [--runtimes N]
+//   bench_spindle_net_echo --port P [--workers N] [--runtimes N] [--place steal|round-robin]
 //
 // Prints "ready <backend>" once it listens on 127.0.0.1:P and serves until
-// it is killed. --workers and --runtimes as in spindle_echo.cpp (one
+// it is killed. --workers, --runtimes and --place as in spindle_echo.cpp (one
 // runtime with Options::workers = N, or N runtimes with SO_REUSEPORT
 // listeners).
 
@@ -42,8 +42,10 @@ void serve(const bench::EchoServerArgs& a, Ready ready) {
         auto listener = spindle::TcpListener::bind(
             spindle::SocketAddress::loopback_v4(static_cast<std::uint16_t>(a.port)), options);
         ready();
-        listener.accept_loop([](spindle::TcpStream conn) {
-          spindle::spin([conn = std::move(conn)]() mutable { serve_connection(std::move(conn)); });
+        unsigned next = 0;
+        listener.accept_loop([&](spindle::TcpStream conn) {
+          bench::spawn_connection(
+              a, next, [conn = std::move(conn)]() mutable { serve_connection(std::move(conn)); });
         });
       },
       bench::echo_options(a));

@@ -46,6 +46,9 @@ SERVERS_2W = [
     ("spindle", NET_ECHO, ["--workers", "2"], {"SPINDLE_BACKEND": "io_uring"},
      "the same server with Options::workers = 2: one listener, the connection fibers spread "
      "by work stealing"),
+    ("spindle_spread", NET_ECHO, ["--workers", "2", "--place", "round-robin"],
+     {"SPINDLE_BACKEND": "io_uring"}, "the same, each connection fiber started on the next "
+     "worker in turn (spin_on)"),
     ("go", go_program("echo"), [], {"GOMAXPROCS": "2"},
      "a goroutine per connection, GOMAXPROCS=2"),
     ("tokio", cargo_program("echo"), ["--workers", "2"], {},

@@ -184,103 +184,13 @@ class ChannelCore {
   // Op::ok, Op::closed, Op::full (only when !block), Op::timed_out; throws
   // spindle::Cancelled (the value is then left alone), std::length_error.
   Op send(T& value, std::int64_t deadline_ns, bool block) {
-    WaitNode* wake = nullptr;
-    FiberControl* f = peek_wait_context();
-    bool prepared = false;
-    lock_.lock();
-    for (;;) {
-      Op r;
-      try {
-        r = poll_send(value, &wake, f);
-      } catch (...) {
-        lock_.unlock();
-        throw;
-      }
-      if (r != Op::full) {
-        lock_.unlock();
-        // Done without waiting and without handing over to a waiting
-        // fiber (which a ping-pong does on every call): spend the budget.
-        if (wake != nullptr)
-          wake->waiter->complete();
-        else if (r == Op::ok)
-          consume_budget();
-        return r;
-      }
-      if (!block) {
-        lock_.unlock();
-        return Op::full;
-      }
-      if (deadline_ns != kNoDeadline && monotonic_now_ns() >= deadline_ns) {
-        lock_.unlock();
-        return Op::timed_out;
-      }
-      if (prepared || may_wait_now(f)) break;
-      lock_.unlock();
-      prepare_wait(f, kind_);
-      prepared = true;
-      lock_.lock();
-    }
-    Waiter w(f);
-    WaitNode node;
-    node.waiter = &w;
-    node.slot = &value;
-    senders_.push_back(&node);
-    lock_.unlock();
-    std::uint32_t how = w.wait(deadline_ns);
-    if (how == Waiter::kDone) return node.status == kClosed ? Op::closed : Op::ok;
-    lock_.lock();
-    senders_.remove(&node);
-    lock_.unlock();
-    if (how == Waiter::kTimedOut) return Op::timed_out;
-    throw_cancelled(f);
+    return transfer<Direction::send>(value, deadline_ns, block);
   }
 
   // Op::ok (out holds the value), Op::closed, Op::empty (only when !block),
   // Op::timed_out; throws spindle::Cancelled.
   Op receive(std::optional<T>& out, std::int64_t deadline_ns, bool block) {
-    WaitNode* wake = nullptr;
-    FiberControl* f = peek_wait_context();
-    bool prepared = false;
-    lock_.lock();
-    for (;;) {
-      Op r = poll_receive(out, &wake, f);
-      if (r != Op::empty) {
-        lock_.unlock();
-        // Done without waiting and without handing over to a waiting
-        // fiber (which a ping-pong does on every call): spend the budget.
-        if (wake != nullptr)
-          wake->waiter->complete();
-        else if (r == Op::ok)
-          consume_budget();
-        return r;
-      }
-      if (!block) {
-        lock_.unlock();
-        return Op::empty;
-      }
-      if (deadline_ns != kNoDeadline && monotonic_now_ns() >= deadline_ns) {
-        lock_.unlock();
-        return Op::timed_out;
-      }
-      if (prepared || may_wait_now(f)) break;
-      lock_.unlock();
-      prepare_wait(f, kind_);
-      prepared = true;
-      lock_.lock();
-    }
-    Waiter w(f);
-    WaitNode node;
-    node.waiter = &w;
-    node.slot = &out;
-    receivers_.push_back(&node);
-    lock_.unlock();
-    std::uint32_t how = w.wait(deadline_ns);
-    if (how == Waiter::kDone) return node.status == kClosed ? Op::closed : Op::ok;
-    lock_.lock();
-    receivers_.remove(&node);
-    lock_.unlock();
-    if (how == Waiter::kTimedOut) return Op::timed_out;
-    throw_cancelled(f);
+    return transfer<Direction::receive>(out, deadline_ns, block);
   }
 
   // Closes: waiting receivers and senders wake (status kClosed); buffered
@@ -338,6 +248,73 @@ class ChannelCore {
   const char* kind() const noexcept { return kind_; }
 
  private:
+  enum class Direction : std::uint8_t { send, receive };
+
+  // send() and receive(), one body so the two directions cannot drift apart.
+  // `slot` is the sender's value or the receiver's std::optional<T>: done at
+  // once if poll_send() / poll_receive() can; otherwise, when `block`, the
+  // caller waits on senders_ / receivers_ until a partner or close()
+  // completes it, the deadline passes or the fiber is cancelled.
+  template <Direction kDir, class Slot>
+  Op transfer(Slot& slot, std::int64_t deadline_ns, bool block) {
+    constexpr bool kSend = kDir == Direction::send;
+    constexpr Op kWouldWait = kSend ? Op::full : Op::empty;
+    WaitList& waiters = kSend ? senders_ : receivers_;
+    WaitNode* wake = nullptr;
+    FiberControl* f = peek_wait_context();
+    bool prepared = false;
+    lock_.lock();
+    for (;;) {
+      Op r;
+      if constexpr (kSend) {
+        try {
+          r = poll_send(slot, &wake, f);
+        } catch (...) {  // std::length_error, std::bad_alloc: under the lock
+          lock_.unlock();
+          throw;
+        }
+      } else {
+        r = poll_receive(slot, &wake, f);
+      }
+      if (r != kWouldWait) {
+        lock_.unlock();
+        // Done without waiting and without handing over to a waiting
+        // fiber (which a ping-pong does on every call): spend the budget.
+        if (wake != nullptr)
+          wake->waiter->complete();
+        else if (r == Op::ok)
+          consume_budget();
+        return r;
+      }
+      if (!block) {
+        lock_.unlock();
+        return kWouldWait;
+      }
+      if (deadline_ns != kNoDeadline && monotonic_now_ns() >= deadline_ns) {
+        lock_.unlock();
+        return Op::timed_out;
+      }
+      if (prepared || may_wait_now(f)) break;
+      lock_.unlock();
+      prepare_wait(f, kind_);
+      prepared = true;
+      lock_.lock();
+    }
+    Waiter w(f);
+    WaitNode node;
+    node.waiter = &w;
+    node.slot = &slot;
+    waiters.push_back(&node);
+    lock_.unlock();
+    std::uint32_t how = w.wait(deadline_ns);
+    if (how == Waiter::kDone) return node.status == kClosed ? Op::closed : Op::ok;
+    lock_.lock();
+    waiters.remove(&node);
+    lock_.unlock();
+    if (how == Waiter::kTimedOut) return Op::timed_out;
+    throw_cancelled(f);
+  }
+
   mutable SpinLock lock_;
   bool closed_ = false;
   const std::size_t capacity_;

@@ -1,4 +1,5 @@
-// scale peer: the fork/join and yield workloads of bench/scale with
+// scale peer: the fork/join and yield workloads of bench/scale (the shape:
+// bench/scale/scale_shape.hpp, same flags and defaults) with
 // goroutines, at GOMAXPROCS=1 and at --procs (the figure), so the speedup
 // comes from the same run.
 //
@@ -70,10 +71,10 @@ func main() {
 	measure := func(p int) float64 {
 		runtime.GOMAXPROCS(p)
 		if *mode == "forkjoin" {
-			forkjoin(*depth, *trees/10+1) // warm-up
+			forkjoin(*depth, *trees/10) // warm-up: a tenth, as bench/scale/scale_shape.hpp
 			return -benchutil.BestOf(*reps, func() float64 { return -forkjoin(*depth, *trees) })
 		}
-		yields(*fibers, *each/10+1)
+		yields(*fibers, *each/10)
 		return -benchutil.BestOf(*reps, func() float64 { return -yields(*fibers, *each) })
 	}
 	one := measure(1)

@@ -3,9 +3,7 @@
 // (spindle/sync/detail/waiter.hpp).
 #include "spindle/sync/detail/waiter.hpp"
 
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,34 +12,11 @@
 #include <string>
 
 #include "fiber/scheduler.hpp"
+#include "loop/futex.hpp"
 
 namespace spindle::detail {
 
 namespace {
-
-static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
-                  std::atomic<std::uint32_t>::is_always_lock_free,
-              "the futex word is an atomic<uint32_t>");
-
-void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
-                std::int64_t deadline_ns) noexcept {
-  timespec ts;
-  timespec* timeout = nullptr;
-  if (deadline_ns != kNoDeadline) {
-    ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
-    timeout = &ts;
-  }
-  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline.
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
-            FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, timeout, nullptr,
-            FUTEX_BITSET_MATCH_ANY);
-}
-
-void futex_wake(std::atomic<std::uint32_t>* word) noexcept {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1,
-            nullptr, nullptr, 0);
-}
 
 thread_local char t_thread_identity;
 
@@ -104,7 +79,7 @@ std::uint32_t Waiter::wait(std::int64_t deadline_ns, bool interruptible) noexcep
     std::uint32_t st = state.load(std::memory_order_acquire);
     if (st >= kDone) return st;
     if (st == kClaimed) {
-      futex_wait(&state, kClaimed, kNoDeadline);  // a notifier is handing over
+      futex_wait(&state, kClaimed);  // a notifier is handing over
       continue;
     }
     if (deadline_ns != kNoDeadline && monotonic_now_ns() >= deadline_ns) {
@@ -115,7 +90,7 @@ std::uint32_t Waiter::wait(std::int64_t deadline_ns, bool interruptible) noexcep
       }
       continue;
     }
-    futex_wait(&state, kWaiting, deadline_ns);
+    futex_wait(&state, kWaiting, deadline_ns == kNoDeadline ? -1 : deadline_ns);
   }
 }
 

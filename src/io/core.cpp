@@ -311,6 +311,8 @@ IoMetrics io_metrics() {
   m.ops_offloaded = st.offloaded;
   m.async_errors = st.async_errors;
   m.time_waiting = s.loop().stats().time_in_wait;
+  m.sidecar = s.loop().backend().has_sidecar();
+  m.sidecar_calls = s.loop().backend().sidecar_calls();
   if (UringBackend* u = st.uring) {
     const UringBackend::Counters& c = u->counters();
     m.sqes_submitted = c.sqes;

@@ -78,11 +78,19 @@ BackendKind choose_backend(BackendKind requested, std::string* reason) {
 }
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options) {
+  BackendOptions chosen = options;
+  if (const char* env = std::getenv("SPINDLE_SIDECAR"); env != nullptr && *env != '\0') {
+    std::string_view v(env);
+    if (v != "0" && v != "1") {
+      throw std::invalid_argument("SPINDLE_SIDECAR must be 1 or 0, not '" + std::string(v) + "'");
+    }
+    chosen.sidecar = v == "1";
+  }
   switch (kind) {
     case BackendKind::io_uring:
-      return std::make_unique<UringBackend>(options);
+      return std::make_unique<UringBackend>(chosen);
     case BackendKind::epoll:
-      return std::make_unique<EpollBackend>();
+      return std::make_unique<EpollBackend>(chosen);
     case BackendKind::automatic:
       break;
   }

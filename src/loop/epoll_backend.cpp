@@ -1,5 +1,6 @@
 #include "loop/epoll_backend.hpp"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -36,7 +37,7 @@ std::uint32_t mode_flags(WatchMode mode) noexcept {
 
 }  // namespace
 
-EpollBackend::EpollBackend() {
+EpollBackend::EpollBackend(const BackendOptions& options) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) throw_errno(errno, "epoll_create1");
   eventfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -54,6 +55,30 @@ EpollBackend::EpollBackend() {
     ::close(epfd_);
     throw_errno(err, "epoll_ctl(ADD eventfd)");
   }
+  if (options.sidecar) {
+    try {
+      sidecar_ = std::make_unique<detail::Sidecar>(&EpollBackend::sidecar_poll, this);
+    } catch (...) {
+      ::close(eventfd_);
+      ::close(epfd_);
+      throw;
+    }
+  }
+}
+
+int EpollBackend::sidecar_poll(void* self, std::int64_t timeout_ns) noexcept {
+  auto* b = static_cast<EpollBackend*>(self);
+  timespec ts;
+  timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1'000'000'000;
+    ts.tv_nsec = timeout_ns % 1'000'000'000;
+    tsp = &ts;
+  }
+  // An epoll descriptor is readable while it has events to fetch.
+  pollfd p{.fd = b->epfd_, .events = POLLIN, .revents = 0};
+  int n = ::ppoll(&p, 1, tsp, nullptr);
+  return n < 0 && errno != EINTR ? -errno : 0;
 }
 
 EpollBackend::~EpollBackend() {
@@ -184,6 +209,14 @@ void EpollBackend::drain_waker() noexcept {
 }
 
 int EpollBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
+  if (timeout_ns != 0) ++blocking_waits_;
+  if (sidecar_ && timeout_ns != 0) {
+    // The sidecar blocks until there are events (or the time is up); this
+    // thread then only fetches them.
+    int rc = sidecar_->run(timeout_ns);
+    if (rc < 0) throw_errno(-rc, "ppoll(epoll fd) on the sidecar thread");
+    timeout_ns = 0;
+  }
   timespec ts;
   timespec* tsp = nullptr;
   if (timeout_ns >= 0) {
@@ -191,7 +224,6 @@ int EpollBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     ts.tv_nsec = timeout_ns % 1'000'000'000;
     tsp = &ts;
   }
-  if (timeout_ns != 0) ++blocking_waits_;
   int n = ::epoll_pwait2(epfd_, events_, static_cast<int>(std::size(events_)), tsp, nullptr);
   if (n < 0 && errno == ENOSYS) {
     // Kernels before 5.11: millisecond timeouts, rounded up so never early.

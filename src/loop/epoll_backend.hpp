@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
+#include "loop/sidecar.hpp"
 #include "spindle/loop/backend.hpp"
 
 namespace spindle {
@@ -18,9 +20,12 @@ namespace spindle {
 // while waits remain). The registration's data carries the fd and an epoch
 // bumped on every change, so an event fetched before an unwatch (or a
 // close and reuse of the fd number) in the same round is dropped.
+//
+// With a sidecar, a wait that may block is a poll(2) on the epoll descriptor
+// made by the sidecar thread; the events are then fetched without blocking.
 class EpollBackend final : public Backend {
  public:
-  EpollBackend();
+  explicit EpollBackend(const BackendOptions& options = {});
   ~EpollBackend() override;
 
   BackendKind kind() const noexcept override { return BackendKind::epoll; }
@@ -36,6 +41,8 @@ class EpollBackend final : public Backend {
   // For metrics: epoll_pwait2 calls that could block, and pending waits.
   std::uint64_t blocking_waits() const noexcept { return blocking_waits_; }
   std::size_t waiting() const noexcept { return waiting_; }
+  std::uint64_t sidecar_calls() const noexcept override { return sidecar_ ? sidecar_->calls() : 0; }
+  bool has_sidecar() const noexcept override { return sidecar_ != nullptr; }
 
  private:
   using FdState = detail::FdRecord;
@@ -45,6 +52,8 @@ class EpollBackend final : public Backend {
   int set_registration(int fd, FdState& st, std::uint32_t events) noexcept;
   void complete_waits(int fd, FdState& st, std::uint32_t events) noexcept;
   void drain_waker() noexcept;
+  // The sidecar's call: waits for the epoll descriptor to become readable.
+  static int sidecar_poll(void* self, std::int64_t timeout_ns) noexcept;
 
   int epfd_ = -1;
   int eventfd_ = -1;
@@ -54,6 +63,7 @@ class EpollBackend final : public Backend {
   std::uint64_t blocking_waits_ = 0;
   detail::FdRecords fds_;
   epoll_event events_[256];
+  std::unique_ptr<detail::Sidecar> sidecar_;  // last: stopped before the rest goes
 };
 
 }  // namespace spindle

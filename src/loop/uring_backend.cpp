@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -44,8 +47,16 @@ std::uint32_t watch_epoch(std::uint64_t data) noexcept {
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options) {
+  if (options.sidecar && options.uring_sqpoll) {
+    throw std::invalid_argument(
+        "BackendOptions: sidecar and uring_sqpoll exclude each other (both take submission off "
+        "the loop's thread)");
+  }
   unsigned entries = options.uring_entries == 0 ? 256 : options.uring_entries;
   // Newest features first; older kernels reject unknown flags with EINVAL.
+  // With a sidecar, two threads enter the ring and completions must be
+  // posted without waiting for the submitter's next entry: none of the
+  // single-issuer or cooperative task-work modes.
   const unsigned attempts[] = {
       IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
           IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -53,6 +64,12 @@ UringBackend::UringBackend(const BackendOptions& options) {
           IORING_SETUP_TASKRUN_FLAG,
       IORING_SETUP_CQSIZE,
   };
+  const unsigned sidecar_attempts[] = {
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL,
+      IORING_SETUP_CQSIZE,
+  };
+  std::span<const unsigned> plain = attempts;
+  if (options.sidecar) plain = sidecar_attempts;
   int rc = -EINVAL;
   if (options.uring_sqpoll) {
     // SQPOLL excludes DEFER_TASKRUN; unprivileged SQPOLL needs Linux 5.11.
@@ -78,7 +95,7 @@ UringBackend::UringBackend(const BackendOptions& options) {
       rc = -EINVAL;
     }
   }
-  for (unsigned flags : attempts) {
+  for (unsigned flags : plain) {
     if (rc == 0) break;
     io_uring_params params{};
     params.flags = flags;
@@ -102,6 +119,68 @@ UringBackend::UringBackend(const BackendOptions& options) {
     throw_errno(err, "eventfd");
   }
   arm_waker();
+  if (options.sidecar) {
+    try {
+      if ((ring_.features & IORING_FEAT_EXT_ARG) == 0) {
+        throw std::system_error(
+            ENOSYS, std::system_category(),
+            "io_uring sidecar: the kernel lacks IORING_FEAT_EXT_ARG (Linux 5.11)");
+      }
+      sidecar_ = std::make_unique<detail::Sidecar>(&UringBackend::sidecar_enter, this);
+    } catch (...) {
+      io_uring_queue_exit(&ring_);
+      ::close(eventfd_);
+      throw;
+    }
+  }
+}
+
+int UringBackend::sidecar_enter(void* self, std::int64_t timeout_ns) noexcept {
+  auto* b = static_cast<UringBackend*>(self);
+  // The kernel submits what is published, up to to_submit.
+  unsigned to_submit = b->ring_.sq.ring_entries;
+  int rc;
+  if (timeout_ns == 0) {
+    rc = io_uring_enter(b->ring_.ring_fd, to_submit, 0, 0, nullptr);
+  } else {
+    __kernel_timespec ts{};
+    io_uring_getevents_arg arg{};
+    arg.sigmask_sz = _NSIG / 8;
+    if (timeout_ns > 0) {
+      ts.tv_sec = timeout_ns / 1'000'000'000;
+      ts.tv_nsec = timeout_ns % 1'000'000'000;
+      arg.ts = reinterpret_cast<std::uint64_t>(&ts);
+    }
+    rc = io_uring_enter2(b->ring_.ring_fd, to_submit, 1,
+                         IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                         reinterpret_cast<sigset_t*>(&arg), sizeof(arg));  // liburing types it so
+  }
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return 0;
+  return rc;
+}
+
+void UringBackend::publish_submissions() noexcept {
+  // What io_uring_submit does before entering; liburing has no call for
+  // only this. The release store pairs with the kernel's acquire load of
+  // the tail on the sidecar thread.
+  io_uring_sq& sq = ring_.sq;
+  if (sq.sqe_tail != sq.sqe_head) {
+    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);
+    sq.sqe_head = sq.sqe_tail;
+  }
+}
+
+void UringBackend::submit_now() {
+  int rc;
+  if (sidecar_) {
+    publish_submissions();
+    rc = sidecar_->run(0);
+  } else {
+    ++counters_.enters;
+    rc = io_uring_submit(&ring_);
+  }
+  if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) throw_errno(-rc, "io_uring_submit");
+  if (rc < 0) io_uring_get_events(&ring_);  // flush overflowed completions, then retry
 }
 
 UringBackend::~UringBackend() {
@@ -113,11 +192,7 @@ io_uring_sqe* UringBackend::get_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   ++counters_.sqes;
   while (sqe == nullptr) {
-    ++counters_.enters;
-    int rc = io_uring_submit(&ring_);
-    if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
-      throw_errno(-rc, "io_uring_submit");
-    if (rc < 0) io_uring_get_events(&ring_);  // flush overflowed completions, then retry
+    submit_now();
     sqe = io_uring_get_sqe(&ring_);
   }
   return sqe;
@@ -132,13 +207,7 @@ io_uring_sqe* UringBackend::prepare(Completion* c) {
 
 bool UringBackend::reserve(unsigned n) {
   if (n > ring_.sq.ring_entries) return false;
-  while (io_uring_sq_space_left(&ring_) < n) {
-    ++counters_.enters;
-    int rc = io_uring_submit(&ring_);
-    if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
-      throw_errno(-rc, "io_uring_submit");
-    if (rc < 0) io_uring_get_events(&ring_);
-  }
+  while (io_uring_sq_space_left(&ring_) < n) submit_now();
   return true;
 }
 
@@ -311,6 +380,17 @@ int UringBackend::drain(ReadinessSink& sink) {
 }
 
 int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
+  if (sidecar_) {
+    publish_submissions();
+    if (timeout_ns == 0 || io_uring_cq_ready(&ring_) != 0) {
+      if (io_uring_sq_ready(&ring_) != 0) sidecar_->post();
+    } else {
+      ++counters_.cqe_waits;
+      int rc = sidecar_->run(timeout_ns);
+      if (rc < 0) throw_errno(-rc, "io_uring_enter on the sidecar thread");
+    }
+    return drain(sink);
+  }
   if (timeout_ns == 0 || io_uring_cq_ready(&ring_) != 0) {
     if (io_uring_sq_ready(&ring_) != 0 || in_flight_ != 0 || watched_ != 0) {
       ++counters_.enters;

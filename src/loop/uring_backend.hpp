@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
+#include "loop/sidecar.hpp"
 #include "spindle/loop/backend.hpp"
 
 namespace spindle {
@@ -25,6 +27,13 @@ namespace spindle {
 // submission queue. A full submission queue is submitted on the spot; a
 // completion queue that overflowed (the kernel keeps the overflow, NODROP) is
 // flushed and drained before wait() returns.
+//
+// With a sidecar (BackendOptions::sidecar), the sidecar thread makes every
+// io_uring_enter: this thread publishes its SQEs, reads completions from the
+// shared ring, and sleeps on a futex while the sidecar waits. The ring then
+// runs without SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN: completions
+// are posted as they happen (task work of the sidecar, which submitted), so
+// the loop sees them in memory without entering the kernel.
 class UringBackend final : public Backend {
  public:
   explicit UringBackend(const BackendOptions& options);
@@ -43,6 +52,8 @@ class UringBackend final : public Backend {
   int wait(std::int64_t timeout_ns, ReadinessSink& sink) override;
   void wake() noexcept override;
   bool busy() const noexcept override { return in_flight_ != 0 || watched_ != 0; }
+  std::uint64_t sidecar_calls() const noexcept override { return sidecar_ ? sidecar_->calls() : 0; }
+  bool has_sidecar() const noexcept override { return sidecar_ != nullptr; }
   detail::FdRecords& records() noexcept override { return fds_; }
 
   // An SQE whose completion will be delivered to `c`; never null (submits
@@ -81,6 +92,14 @@ class UringBackend final : public Backend {
   using FdState = detail::FdRecord;
 
   io_uring_sqe* get_sqe();
+  // Submits what is queued now (a full queue): here, or by the sidecar.
+  void submit_now();
+  // Makes the SQEs prepared so far visible to the kernel (the sidecar's
+  // io_uring_enter submits up to the published tail).
+  void publish_submissions() noexcept;
+  // The sidecar's call: one io_uring_enter that submits what is published
+  // and, unless timeout_ns is 0, waits for a completion.
+  static int sidecar_enter(void* self, std::int64_t timeout_ns) noexcept;
   void arm_waker();
   // Queues the poll request of the watch on `fd` (single or multishot).
   void arm(int fd, FdState& st, bool multishot);
@@ -99,6 +118,7 @@ class UringBackend final : public Backend {
   std::size_t in_flight_ = 0;  // tracked completions not yet delivered
   std::size_t watched_ = 0;
   detail::FdRecords fds_;
+  std::unique_ptr<detail::Sidecar> sidecar_;  // last: stopped before the ring goes
 };
 
 }  // namespace spindle

@@ -45,6 +45,13 @@ struct Options {
   // io_uring: slots in the registered-file table (0: none); see
   // spindle::register_fd.
   unsigned uring_registered_files = 0;
+  // Each worker gets a sidecar thread that makes its blocking kernel calls
+  // (io_uring: every io_uring_enter; epoll: the blocking wait), while the
+  // worker sleeps on a futex when it has nothing to run. Costs a thread and
+  // two futex hand-offs per blocking wait; see docs/loop.md, "Sidecar", for
+  // when it pays. SPINDLE_SIDECAR=1 / 0 overrides it. Excludes uring_sqpoll
+  // (std::invalid_argument from run).
+  bool sidecar = false;
   // 0: every cancel_after / move_on_after deadline is a precise timer. A
   // positive granularity rounds deadlines up to its multiples (never early,
   // at most that late) and lets all deadlines of one slot share one timer:

@@ -19,14 +19,18 @@ struct IoMetrics {
   std::uint64_t ops_completed = 0;
   std::uint64_t ops_in_flight = 0;  // fibers blocked in an operation now
   std::uint64_t ops_offloaded = 0;  // sent to the blocking pool
-  // io_uring: SQEs prepared, CQEs reaped, io_uring_enter calls, and those
-  // that blocked waiting for CQEs. epoll: cqe_waits counts the epoll waits
-  // that could block; the others stay 0.
+  // io_uring: SQEs prepared, CQEs reaped, io_uring_enter calls made by the
+  // loop's thread, and waits that could block for CQEs. epoll: cqe_waits
+  // counts the epoll waits that could block; the others stay 0.
   std::uint64_t sqes_submitted = 0;
   std::uint64_t cqes_reaped = 0;
   std::uint64_t kernel_enters = 0;
   std::uint64_t cqe_waits = 0;
   std::uint64_t kernel_in_flight = 0;  // io_uring: tracked SQEs without their CQE yet
+  // Options::sidecar: whether this worker has a sidecar thread, and the
+  // kernel calls it made (its io_uring_enter or ppoll calls).
+  bool sidecar = false;
+  std::uint64_t sidecar_calls = 0;
   // Time the loop spent blocked waiting for the kernel.
   std::chrono::nanoseconds time_waiting{0};
   // Errors of fire-and-forget operations (write_async ...).

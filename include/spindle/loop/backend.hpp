@@ -89,6 +89,11 @@ class Backend {
   // Whether anything is in flight that only wait() can complete.
   virtual bool busy() const noexcept = 0;
 
+  // Kernel calls made by the sidecar thread so far (0 without one).
+  virtual std::uint64_t sidecar_calls() const noexcept { return 0; }
+  // Whether this backend runs with a sidecar thread (BackendOptions::sidecar).
+  virtual bool has_sidecar() const noexcept { return false; }
+
   // The per-descriptor records (src/loop/fd_record.hpp): the backend keeps
   // its registration state in them and the Loop its watcher, side by side,
   // so that an event costs one lookup. Internal to the loop layer.
@@ -117,6 +122,10 @@ struct BackendOptions {
   // Size of the sparse registered-file table (0: none); see
   // spindle::register_fd in the io layer.
   unsigned uring_registered_files = 0;
+  // A helper thread makes the blocking kernel calls (the io_uring submit and
+  // wait, or the wait for epoll readiness) while the loop's thread sleeps on
+  // a futex; see docs/loop.md, "Sidecar". Excludes uring_sqpoll.
+  bool sidecar = false;
 };
 
 // The backend to use for `requested` after the SPINDLE_BACKEND override
@@ -124,8 +133,10 @@ struct BackendOptions {
 // why. Throws std::invalid_argument for a bad SPINDLE_BACKEND value.
 BackendKind choose_backend(BackendKind requested, std::string* reason = nullptr);
 
-// Creates a backend of kind io_uring or epoll. Throws std::system_error
-// naming the failing call (io_uring_queue_init, epoll_create1, eventfd).
+// Creates a backend of kind io_uring or epoll; SPINDLE_SIDECAR=1 / 0
+// overrides options.sidecar. Throws std::system_error naming the failing call
+// (io_uring_queue_init, epoll_create1, eventfd), std::invalid_argument for a
+// bad SPINDLE_SIDECAR or for sidecar with uring_sqpoll.
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options = {});
 
 }  // namespace spindle

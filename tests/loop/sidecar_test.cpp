@@ -1,0 +1,160 @@
+// A loop whose blocking kernel calls a sidecar thread makes
+// (BackendOptions::sidecar), on the backend SPINDLE_BACKEND names.
+// Multithreaded: run under TSan too.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "loop/uring_backend.hpp"
+#include "loop_test_util.hpp"
+
+namespace {
+
+using namespace spindle_test;
+using spindle::BackendKind;
+using spindle::BackendOptions;
+using spindle::Loop;
+using Clock = std::chrono::steady_clock;
+
+Loop sidecar_loop() {
+  return Loop(BackendKind::automatic, BackendOptions{.sidecar = true});
+}
+
+std::size_t threads_of_this_process() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n;
+}
+
+// The "SigBlk:" mask of the thread named `name` in this process, or "".
+std::string blocked_signals_of(const std::string& name) {
+  DIR* d = ::opendir("/proc/self/task");
+  std::string mask;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string dir = std::string("/proc/self/task/") + e->d_name;
+    std::string comm;
+    std::getline(std::ifstream(dir + "/comm"), comm);
+    if (comm != name) continue;
+    std::ifstream status(dir + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("SigBlk:", 0) == 0) mask = line.substr(7);
+    }
+  }
+  ::closedir(d);
+  return mask;
+}
+
+TEST(Sidecar, EventsArriveThroughTheSidecar) {
+  Loop loop = sidecar_loop();
+  ASSERT_TRUE(loop.backend().has_sidecar());
+  Fds p = make_pipe();
+  int reads = 0;
+  loop.watch(p.a, {.read = [&](spindle::Watcher& w) {
+               char buf[16];
+               while (::read(w.fd(), buf, sizeof(buf)) > 0) {
+               }
+               if (++reads == 3) loop.unwatch(w.fd());
+             }});
+  std::thread writer([&] {
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(20ms);
+      put(p.b);
+    }
+  });
+  loop.run();  // returns once the watcher is gone
+  writer.join();
+  EXPECT_EQ(reads, 3);
+  EXPECT_GE(loop.backend().sidecar_calls(), 3u);
+  if (loop.backend_kind() == BackendKind::io_uring) {
+    // The loop's own thread never entered the ring: the sidecar did.
+    auto& uring = static_cast<spindle::UringBackend&>(loop.backend());
+    EXPECT_EQ(uring.counters().enters, 0u);
+    EXPECT_GT(uring.counters().cqe_waits, 0u);
+  }
+}
+
+TEST(Sidecar, TimersAreNeverEarly) {
+  Loop loop = sidecar_loop();
+  for (auto delay : {1ms, 15ms, 40ms}) {
+    Clock::time_point start = Clock::now();
+    Clock::time_point fired{};
+    loop.after(delay, [&] { fired = Clock::now(); });
+    loop.run();
+    EXPECT_GE(fired - start, delay);
+  }
+}
+
+TEST(Sidecar, StopFromAnotherThreadEndsABlockedWait) {
+  Loop loop = sidecar_loop();
+  Fds p = make_pipe();
+  loop.watch(p.a, {.read = [](spindle::Watcher&) {}});  // keeps run() waiting
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(30ms);
+    loop.stop();
+  });
+  Clock::time_point start = Clock::now();
+  loop.run();
+  stopper.join();
+  EXPECT_GE(Clock::now() - start, 30ms);
+  EXPECT_LT(Clock::now() - start, 20s);
+}
+
+TEST(Sidecar, ThreadBlocksEverySignalAndEndsWithTheLoop) {
+  std::size_t before = threads_of_this_process();
+  {
+    Loop loop = sidecar_loop();
+    EXPECT_EQ(threads_of_this_process(), before + 1);
+    std::string mask = blocked_signals_of("spindle-sidecar");
+    ASSERT_FALSE(mask.empty());
+    unsigned long long bits = std::stoull(mask, nullptr, 16);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGALRM, SIGRTMIN + 1}) {
+      EXPECT_TRUE(bits & (1ULL << (sig - 1))) << "signal " << sig << " not blocked: " << mask;
+    }
+  }
+  EXPECT_EQ(threads_of_this_process(), before);
+}
+
+TEST(Sidecar, ManyLoopsComeAndGo) {
+  for (int i = 0; i < 50; ++i) {
+    Loop loop = sidecar_loop();
+    loop.after(0ms, [] {});
+    loop.run();
+  }
+}
+
+TEST(Sidecar, BadSettingsAreRefusedClearly) {
+  ::setenv("SPINDLE_SIDECAR", "yes", 1);
+  try {
+    Loop loop;
+    ADD_FAILURE() << "SPINDLE_SIDECAR=yes was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("SPINDLE_SIDECAR"), std::string::npos) << e.what();
+  }
+  ::setenv("SPINDLE_SIDECAR", "1", 1);
+  EXPECT_TRUE(Loop().backend().has_sidecar());
+  ::setenv("SPINDLE_SIDECAR", "0", 1);
+  EXPECT_FALSE(Loop(BackendKind::automatic, {.sidecar = true}).backend().has_sidecar());
+  ::unsetenv("SPINDLE_SIDECAR");
+
+  if (Loop().backend_kind() == BackendKind::io_uring) {
+    try {
+      Loop loop(BackendKind::automatic, {.uring_sqpoll = true, .sidecar = true});
+      ADD_FAILURE() << "sidecar with SQPOLL was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("sqpoll"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace

@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 LABELS = {
     "spindle": "spindle (io_uring)",
     "spindle_epoll": "spindle (epoll)",
+    "spindle_sidecar": "spindle (io_uring, sidecar)",
+    "spindle_epoll_sidecar": "spindle (epoll, sidecar)",
     "boost_context": "Boost.Context",
     "boost_fiber": "Boost.Fiber",
     "go": "Go",

@@ -1,4 +1,5 @@
 #include "loop/epoll_backend.hpp"
+#include "loop/timespec.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -69,12 +70,7 @@ EpollBackend::EpollBackend(const BackendOptions& options) {
 int EpollBackend::sidecar_poll(void* self, std::int64_t timeout_ns) noexcept {
   auto* b = static_cast<EpollBackend*>(self);
   timespec ts;
-  timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = timeout_ns / 1'000'000'000;
-    ts.tv_nsec = timeout_ns % 1'000'000'000;
-    tsp = &ts;
-  }
+  timespec* tsp = detail::timespec_or_null(timeout_ns, ts);
   // An epoll descriptor is readable while it has events to fetch.
   pollfd p{.fd = b->epfd_, .events = POLLIN, .revents = 0};
   int n = ::ppoll(&p, 1, tsp, nullptr);
@@ -218,12 +214,7 @@ int EpollBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     timeout_ns = 0;
   }
   timespec ts;
-  timespec* tsp = nullptr;
-  if (timeout_ns >= 0) {
-    ts.tv_sec = timeout_ns / 1'000'000'000;
-    ts.tv_nsec = timeout_ns % 1'000'000'000;
-    tsp = &ts;
-  }
+  timespec* tsp = detail::timespec_or_null(timeout_ns, ts);
   int n = ::epoll_pwait2(epfd_, events_, static_cast<int>(std::size(events_)), tsp, nullptr);
   if (n < 0 && errno == ENOSYS) {
     // Kernels before 5.11: millisecond timeouts, rounded up so never early.

@@ -11,6 +11,8 @@
 #include <climits>
 #include <cstdint>
 
+#include "loop/timespec.hpp"
+
 namespace spindle::detail {
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
@@ -24,12 +26,7 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t) &&
 inline void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                        std::int64_t deadline_ns = -1) noexcept {
   timespec ts;
-  timespec* timeout = nullptr;
-  if (deadline_ns >= 0) {
-    ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
-    timeout = &ts;
-  }
+  timespec* timeout = timespec_or_null(deadline_ns, ts);
   // FUTEX_WAIT_BITSET takes an absolute deadline; plain FUTEX_WAIT a relative one.
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word),
             FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, timeout, nullptr,

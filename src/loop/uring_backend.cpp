@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "loop/timespec.hpp"
+
 namespace spindle {
 
 namespace {
@@ -146,11 +148,7 @@ int UringBackend::sidecar_enter(void* self, std::int64_t timeout_ns) noexcept {
     __kernel_timespec ts{};
     io_uring_getevents_arg arg{};
     arg.sigmask_sz = _NSIG / 8;
-    if (timeout_ns > 0) {
-      ts.tv_sec = timeout_ns / 1'000'000'000;
-      ts.tv_nsec = timeout_ns % 1'000'000'000;
-      arg.ts = reinterpret_cast<std::uint64_t>(&ts);
-    }
+    arg.ts = reinterpret_cast<std::uint64_t>(detail::timespec_or_null(timeout_ns, ts));
     rc = io_uring_enter2(b->ring_.ring_fd, to_submit, 1,
                          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));  // liburing types it so
@@ -401,12 +399,7 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     }
   } else {
     __kernel_timespec ts{};
-    __kernel_timespec* tsp = nullptr;
-    if (timeout_ns > 0) {
-      ts.tv_sec = timeout_ns / 1'000'000'000;
-      ts.tv_nsec = timeout_ns % 1'000'000'000;
-      tsp = &ts;
-    }
+    __kernel_timespec* tsp = detail::timespec_or_null(timeout_ns, ts);
     io_uring_cqe* cqe = nullptr;
     ++counters_.enters;
     ++counters_.cqe_waits;

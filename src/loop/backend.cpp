@@ -84,7 +84,9 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& op
     if (v != "0" && v != "1") {
       throw std::invalid_argument("SPINDLE_SIDECAR must be 1 or 0, not '" + std::string(v) + "'");
     }
-    chosen.sidecar = v == "1";
+    // A ring that asks for SQPOLL already submits off the loop's thread;
+    // the override leaves it alone rather than make the program fail.
+    chosen.sidecar = v == "1" && (options.sidecar || !options.uring_sqpoll);
   }
   switch (kind) {
     case BackendKind::io_uring:

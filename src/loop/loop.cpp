@@ -8,6 +8,7 @@
 
 #include "loop/fd_record.hpp"
 #include "loop/fd_table.hpp"
+#include "loop/signal_set.hpp"
 
 namespace spindle {
 
@@ -359,13 +360,21 @@ int Loop::turn(std::int64_t max_wait_ns) {
     if (until < 0) until = 0;
     if (timeout < 0 || until < timeout) timeout = until;
   }
-  int ran;
+  int ran = 0;
+  if (timeout != 0 && signals_ != nullptr && backend_->has_sidecar() &&
+      detail::deliver_pending_signals(*signals_)) {
+    // The sidecar waits on its own thread, whose view of the signalfd has
+    // the signals sent to the process but not those sent to this thread
+    // (raise, pthread_kill): those are taken here before a wait.
+    ++ran;
+    timeout = 0;
+  }
   if (timeout != 0) {
     std::int64_t before = now != 0 ? now : now_ns();
-    ran = backend_->wait(timeout, *this);
+    ran += backend_->wait(timeout, *this);
     stats_.time_in_wait += std::chrono::nanoseconds(now_ns() - before);
   } else {
-    ran = backend_->wait(0, *this);
+    ran += backend_->wait(0, *this);
   }
   if (!timers_.empty()) {
     now = now_ns();

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "loop/signal_set.hpp"
 #include "loop/unique_fd.hpp"
 
 namespace spindle {
@@ -91,6 +92,8 @@ class SignalSet {
   bool active(std::uint32_t slot, std::uint32_t generation) const noexcept {
     return slot < subs_.size() && subs_[slot]->live && subs_[slot]->generation == generation;
   }
+  // Reads the signalfd now and delivers what it holds; true if anything.
+  bool deliver_pending() noexcept;
 
  private:
   struct Subscriber {
@@ -224,6 +227,11 @@ void SignalSet::deliver(const SignalEvent& event) noexcept {
 }
 
 void SignalSet::on_readable() noexcept {
+  deliver_pending();
+}
+
+bool SignalSet::deliver_pending() noexcept {
+  if (signals_in_use_ == 0) return false;
   // Read everything pending, then deliver one call per signal and
   // subscriber, in the order the signals first arrived.
   signalfd_siginfo infos[16];
@@ -253,6 +261,11 @@ void SignalSet::on_readable() noexcept {
     deliver(event);
   }
   if (--delivering_ == 0 && dirty_) compact();
+  return signals > 0;
+}
+
+bool deliver_pending_signals(SignalSet& set) noexcept {
+  return set.deliver_pending();
 }
 
 void SignalSetDeleter::operator()(SignalSet* set) const noexcept {

@@ -15,6 +15,7 @@
 
 #include "loop/uring_backend.hpp"
 #include "loop_test_util.hpp"
+#include "spindle/loop/signal.hpp"
 
 namespace {
 
@@ -108,6 +109,40 @@ TEST(Sidecar, StopFromAnotherThreadEndsABlockedWait) {
   stopper.join();
   EXPECT_GE(Clock::now() - start, 30ms);
   EXPECT_LT(Clock::now() - start, 20s);
+}
+
+TEST(Sidecar, ASignalRaisedOnTheLoopThreadIsNotMissed) {
+  // Sent to this thread alone: the sidecar's view of the signalfd lacks
+  // it, so the loop must take it itself before handing a wait over.
+  Loop loop = sidecar_loop();
+  int calls = 0;
+  spindle::SignalSubscription sub =
+      loop.signal(SIGUSR1, [&](const spindle::SignalEvent&) { ++calls; });
+  ::raise(SIGUSR1);
+  Clock::time_point start = Clock::now();
+  while (calls == 0 && Clock::now() - start < 3s) loop.run_once(std::chrono::seconds(1));
+  EXPECT_EQ(calls, 1);
+  EXPECT_LT(Clock::now() - start, 1s) << "the signal waited for an unrelated wake-up";
+  sub.remove();
+}
+
+TEST(Sidecar, ASignalToTheProcessReachesALoopBlockedInTheSidecar) {
+  Loop loop = sidecar_loop();
+  int calls = 0;
+  spindle::SignalSubscription sub;
+  sub = loop.signal(SIGUSR2, [&](const spindle::SignalEvent&) {
+    ++calls;
+    sub.remove();
+  });
+  // The thread inherits the mask the subscription set: the signal stays
+  // pending for the process instead of killing it through this thread.
+  std::thread sender([] {
+    std::this_thread::sleep_for(30ms);
+    ::kill(::getpid(), SIGUSR2);
+  });
+  loop.run();  // until the subscription is gone
+  sender.join();
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(Sidecar, ThreadBlocksEverySignalAndEndsWithTheLoop) {

@@ -134,7 +134,7 @@ struct BackendOptions {
 BackendKind choose_backend(BackendKind requested, std::string* reason = nullptr);
 
 // Creates a backend of kind io_uring or epoll; SPINDLE_SIDECAR=1 / 0
-// overrides options.sidecar. Throws std::system_error naming the failing call
+// overrides options.sidecar (=1 not for options that ask for SQPOLL). Throws std::system_error naming the failing call
 // (io_uring_queue_init, epoll_create1, eventfd), std::invalid_argument for a
 // bad SPINDLE_SIDECAR or for sidecar with uring_sqpoll.
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options = {});

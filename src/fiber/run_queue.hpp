@@ -6,7 +6,9 @@
 namespace spindle::detail {
 
 // Intrusive singly-linked FIFO through FiberControl::next: push and pop are a
-// few stores and allocate nothing.
+// few stores and allocate nothing. A fiber's `next` means something only
+// while it is queued: taking it out leaves the link as it was (one store
+// less per switch).
 class RunQueue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
@@ -30,7 +32,6 @@ class RunQueue {
     FiberControl* first = head_;
     if (first == nullptr) return nullptr;
     FiberControl* second = first->next;
-    first->next = nullptr;
     f->next = nullptr;
     if (second == nullptr) {
       head_ = f;  // the usual two-fiber ping-pong: the queue is just f
@@ -46,7 +47,6 @@ class RunQueue {
     if (f == nullptr) return nullptr;
     head_ = f->next;
     if (head_ == nullptr) tail_ = nullptr;
-    f->next = nullptr;
     return f;
   }
 

@@ -167,7 +167,7 @@ void Scheduler::enqueue_new(FiberControl* f) noexcept {
 }
 
 void Scheduler::start_on(FiberControl* f, unsigned target) noexcept {
-  f->state.store(FiberState::ready, std::memory_order_relaxed);
+  f->state.store(FiberState::runnable, std::memory_order_relaxed);
   f->scheduler.store(workers_->at(target), std::memory_order_release);
   post(f, kRemoteStart);
 }
@@ -486,7 +486,6 @@ void Scheduler::finish_family(FiberControl* f) noexcept {
 }
 
 void Scheduler::resume_from_scheduler(FiberControl* f) noexcept {
-  f->state.store(FiberState::running, std::memory_order_relaxed);
   running_ = f;
   ++switches_;
   context::jump(main_exec_, f->exec);
@@ -516,7 +515,6 @@ void Scheduler::migrate_running(unsigned target) {
                            " has a deadline armed on this worker");
   }
   if (target == index_) return;
-  self->state.store(FiberState::ready, std::memory_order_relaxed);
   handoff_ = self;
   handoff_to_ = target;
   running_ = nullptr;
@@ -574,7 +572,6 @@ void Scheduler::consume_budget() noexcept {
   }
   if (--budget_ != 0) return;
   ++budget_yields_;
-  self->state.store(FiberState::ready, std::memory_order_relaxed);
   enqueue(self);
   switch_away(self);
 }

@@ -124,6 +124,7 @@ class Scheduler {
     make_ready(fiber);
     if (fiber->high_priority) {
       ++high_count_;
+      fast_until_ = 0;
       high_.push_front(fiber);
     } else {
       ready_.push_front(fiber);
@@ -230,7 +231,7 @@ class Scheduler {
   static void fiber_main(void* arg);
   void make_ready(FiberControl* fiber) noexcept {
     if (fiber->waiting == WaitKind::sync) --sync_parked_;
-    fiber->state.store(FiberState::ready, std::memory_order_relaxed);
+    fiber->state.store(FiberState::runnable, std::memory_order_relaxed);
     fiber->waiting = WaitKind::none;
     fiber->wait_hook = nullptr;
   }
@@ -238,6 +239,7 @@ class Scheduler {
   void enqueue(FiberControl* fiber) noexcept {
     if (fiber->high_priority) [[unlikely]] {
       ++high_count_;
+      fast_until_ = 0;
       high_.push_back(fiber);
     } else {
       ready_.push_back(fiber);
@@ -251,6 +253,18 @@ class Scheduler {
     return pick_slow();
   }
   FiberControl* pick_slow() noexcept;
+  // Whether the loop's turn at a poll interval could do anything: a timer,
+  // a watcher or an operation in flight, or a post from another thread
+  // (the scheduler context drains those). If not, the turn is skipped and
+  // the switch stays fiber to fiber.
+  bool poll_needed() const noexcept {
+    return loop_.has_work() || remote_head_.load(std::memory_order_relaxed) != nullptr;
+  }
+  // Sets fast_until_ for the yields after the switch that brings
+  // switches_ to `switches`.
+  void refill_fast_yields(std::uint64_t switches) noexcept {
+    fast_until_ = multi() || high_count_ != 0 ? 0 : (switches / kPollInterval + 1) * kPollInterval;
+  }
   bool has_runnable() const noexcept {
     if (!multi()) return !ready_.empty() || high_count_ != 0;
     return !ready_.empty() || high_count_ != 0 || lifo_ != nullptr || !ring_.empty() ||
@@ -326,6 +340,12 @@ class Scheduler {
   // Switches, counting a yield that found nobody else to run as one: every
   // kPollInterval-th goes through the loop.
   std::uint64_t switches_ = 0;
+  // The one test of yield's fast path (besides the running fiber's own
+  // flags): a yield that brings switches_ below this needs no decision.
+  // It is the next multiple of kPollInterval (the loop's turn), or 0 while
+  // there are several workers or queued high-priority fibers; yield_slow()
+  // sets it again.
+  std::uint64_t fast_until_ = 0;
   std::uint64_t polls_ = 0;
   std::uint64_t sync_parked_ = 0;                  // fibers in waits other threads may end
   std::uint64_t budget_mark_ = ~std::uint64_t{0};  // switches_ when budget_ was refilled
@@ -349,9 +369,8 @@ class Scheduler {
 // The hot paths, inline so that yield() compiles to a handful of loads and
 // stores around the register switch.
 inline void Scheduler::switch_away(FiberControl* self) noexcept {
-  if ((++switches_ % kPollInterval) != 0) {
+  if ((++switches_ % kPollInterval) != 0 || !poll_needed()) {
     if (FiberControl* next = pick()) {
-      next->state.store(FiberState::running, std::memory_order_relaxed);
       running_ = next;
       if (next != self) context::jump(self->exec, next->exec);
       return;
@@ -365,19 +384,19 @@ inline void Scheduler::switch_away(FiberControl* self) noexcept {
 
 inline void Scheduler::yield_running() {
   FiberControl* self = running_;
-  if (self->pending_cancels.load(std::memory_order_relaxed) != 0 || multi() || high_count_ != 0 ||
-      self->high_priority || (switches_ + 1) % kPollInterval == 0) [[unlikely]] {
+  std::uint64_t switches = switches_ + 1;
+  if ((switches >= fast_until_) | (self->pending_cancels.load(std::memory_order_relaxed) != 0) |
+      self->high_priority) [[unlikely]] {
     yield_slow(self);
     return;
   }
-  // One worker, plain FIFO: the fast path of switch_away, with the queue
-  // rotated in one step. It calls nothing before the switch, so the compiler
-  // needs no callee-saved register (and saves none) around it.
-  ++switches_;
+  // One worker, plain FIFO, no turn of the loop due: the fast path of
+  // switch_away, with the queue rotated in one step. It calls nothing before
+  // the switch, so the compiler needs no callee-saved register (and saves
+  // none) around it.
+  switches_ = switches;
   FiberControl* next = ready_.rotate(self);
   if (next == nullptr) return;  // nobody else to run: keep going
-  self->state.store(FiberState::ready, std::memory_order_relaxed);
-  next->state.store(FiberState::running, std::memory_order_relaxed);
   running_ = next;
   context::jump(self->exec, next->exec);
 }
@@ -386,12 +405,12 @@ inline void Scheduler::yield_running() {
 // loop: out of line, so the fast path above stays a leaf.
 [[gnu::noinline]] inline void Scheduler::yield_slow(FiberControl* self) {
   checkpoint(self);
+  refill_fast_yields(switches_ + 1);  // every way out below is one switch
   if (!has_runnable() && ((switches_ + 1) % kPollInterval != 0 || !loop_.has_work()) &&
       !(multi() && remote_head_.load(std::memory_order_relaxed) != nullptr)) {
     ++switches_;
     return;  // nobody else to run and nothing to poll: keep going
   }
-  self->state.store(FiberState::ready, std::memory_order_relaxed);
   if (self->migratable && multi()) [[unlikely]] {
     // A parked worker may take it, once its context is saved.
     int idle = self->pins == 0 && !self->grace_timer.queued() ? workers_->claim_idle(index_) : -1;

@@ -59,7 +59,10 @@ namespace detail {
 struct FiberControl;
 FiberControl* control_of(const FiberRef& ref) noexcept;
 
-enum class FiberState : std::uint8_t { ready, running, suspended, done };
+// `runnable` covers both running and queued to run: nothing needs to tell
+// them apart (the scheduler's running() names the one that runs), so a yield
+// from one runnable fiber to another writes no state.
+enum class FiberState : std::uint8_t { runnable, suspended, done };
 
 // What a suspended fiber waits for (for resume() checks, dumps and reports).
 // `sync` waits may be ended from other threads (the sync layer's
@@ -122,12 +125,12 @@ struct DoneWaiter {
 // children's sibling links); a single worker takes no locks.
 struct FiberControl {
   context::Execution exec;
-  FiberControl* next = nullptr;           // run queue link
+  FiberControl* next = nullptr;           // run queue link (only while queued)
   std::atomic<void*> scheduler{nullptr};  // the owning Scheduler (detail::owner())
   context::Stack stack;
   std::uint64_t id = 0;
   std::atomic<std::uint32_t> refs{2};  // one for the handle, one while not done
-  std::atomic<FiberState> state{FiberState::ready};
+  std::atomic<FiberState> state{FiberState::runnable};
   WaitKind waiting = WaitKind::none;
   bool error_observed = false;
   bool has_pending_resume = false;

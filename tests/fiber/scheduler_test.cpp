@@ -113,6 +113,37 @@ TEST(Scheduler, TimersFireWhileOtherFibersBusyYield) {
   });
 }
 
+// Two fibers that only yield to each other stay on yield's fast path; a
+// high-priority fiber that becomes runnable must still run at the next yield,
+// before the other busy fiber gets its turn.
+TEST(Scheduler, HighPriorityFiberRunsAtTheNextYieldOfABusyPair) {
+  spindle::run([] {
+    int b_turns = 0;
+    int b_turns_at_spawn = -1;
+    int b_turns_when_high_ran = -1;
+    bool stop = false;
+    auto b = spindle::spin([&] {
+      while (!stop) {
+        ++b_turns;
+        spindle::yield();
+      }
+    });
+    auto a = spindle::spin([&] {
+      for (int i = 0; i < 1000; ++i) spindle::yield();  // many fast-path yields
+      b_turns_at_spawn = b_turns;
+      auto high = spindle::spin([&] { b_turns_when_high_ran = b_turns; },
+                                spindle::SpinOptions{.priority = spindle::Priority::high});
+      spindle::yield();
+      high.join();
+      stop = true;
+    });
+    a.join();
+    b.join();
+    EXPECT_GT(b_turns_at_spawn, 900);
+    EXPECT_EQ(b_turns_when_high_ran, b_turns_at_spawn);
+  });
+}
+
 TEST(Scheduler, ManySleepersShareTheTimerHeap) {
   spindle::run([] {
     std::vector<spindle::Fiber<void>> fibers;

@@ -78,6 +78,7 @@ int EpollBackend::sidecar_poll(void* self, std::int64_t timeout_ns) noexcept {
 }
 
 EpollBackend::~EpollBackend() {
+  sidecar_.reset();
   ::close(eventfd_);
   ::close(epfd_);
 }

@@ -63,7 +63,7 @@ class EpollBackend final : public Backend {
   std::uint64_t blocking_waits_ = 0;
   detail::FdRecords fds_;
   epoll_event events_[256];
-  std::unique_ptr<detail::Sidecar> sidecar_;  // last: stopped before the rest goes
+  std::unique_ptr<detail::Sidecar> sidecar_;  // stopped first by the destructor
 };
 
 }  // namespace spindle

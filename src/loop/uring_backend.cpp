@@ -182,6 +182,7 @@ void UringBackend::submit_now() {
 }
 
 UringBackend::~UringBackend() {
+  sidecar_.reset();  // a submission it was asked for may still be running
   io_uring_queue_exit(&ring_);
   ::close(eventfd_);
 }

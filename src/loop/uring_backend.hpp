@@ -118,7 +118,7 @@ class UringBackend final : public Backend {
   std::size_t in_flight_ = 0;  // tracked completions not yet delivered
   std::size_t watched_ = 0;
   detail::FdRecords fds_;
-  std::unique_ptr<detail::Sidecar> sidecar_;  // last: stopped before the ring goes
+  std::unique_ptr<detail::Sidecar> sidecar_;  // stopped first by the destructor
 };
 
 }  // namespace spindle

@@ -14,6 +14,17 @@
 
 #include "loop/timespec.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define SPINDLE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPINDLE_TSAN 1
+#endif
+#endif
+#ifdef SPINDLE_TSAN
+#include <sys/mman.h>
+#endif
+
 namespace spindle {
 
 namespace {
@@ -183,6 +194,16 @@ void UringBackend::submit_now() {
 
 UringBackend::~UringBackend() {
   sidecar_.reset();  // a submission it was asked for may still be running
+#ifdef SPINDLE_TSAN
+  // liburing maps and unmaps the rings with its own system calls, which
+  // TSan does not see: a ring mapped later where this one was, by another
+  // thread, would inherit this ring's access history (a false race). Unmap
+  // through libc first, which TSan intercepts; liburing's unmapping of the
+  // same ranges then does nothing.
+  ::munmap(ring_.sq.sqes, ring_.sq.ring_entries * sizeof(io_uring_sqe));
+  ::munmap(ring_.sq.ring_ptr, ring_.sq.ring_sz);
+  if (ring_.cq.ring_ptr != ring_.sq.ring_ptr) ::munmap(ring_.cq.ring_ptr, ring_.cq.ring_sz);
+#endif
   io_uring_queue_exit(&ring_);
   ::close(eventfd_);
 }

@@ -6,13 +6,8 @@
 #include <cerrno>
 #include <system_error>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SPINDLE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPINDLE_ASAN 1
-#endif
-#endif
+#include "context/sanitizers.hpp"
+
 #ifdef SPINDLE_ASAN
 #include <sanitizer/asan_interface.h>
 #endif

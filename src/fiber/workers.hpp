@@ -6,6 +6,8 @@
 #include <exception>
 #include <vector>
 
+#include "context/sanitizers.hpp"
+
 namespace spindle::detail {
 
 class Scheduler;
@@ -46,7 +48,7 @@ class Workers {
   // Ordered after the publication (a parking worker's read-modify-write
   // of the idle bits comes before its last look, or after this).
   bool idle_after_publish() noexcept {
-#if defined(__SANITIZE_THREAD__)
+#ifdef SPINDLE_TSAN
     return idle_.fetch_or(0) != 0;  // TSan does not model fences
 #else
     std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -12,15 +12,9 @@
 #include <string>
 #include <system_error>
 
+#include "context/sanitizers.hpp"
 #include "loop/timespec.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define SPINDLE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SPINDLE_TSAN 1
-#endif
-#endif
 #ifdef SPINDLE_TSAN
 #include <sys/mman.h>
 #endif

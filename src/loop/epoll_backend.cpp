@@ -1,5 +1,4 @@
 #include "loop/epoll_backend.hpp"
-#include "loop/timespec.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -9,6 +8,8 @@
 #include <ctime>
 #include <string>
 #include <system_error>
+
+#include "loop/timespec.hpp"
 
 namespace spindle {
 

@@ -19,7 +19,8 @@ class Sidecar {
  public:
   // What the helper runs: submit what is queued and, unless `timeout_ns` is
   // 0, wait at most that long (< 0: no limit) for something to happen.
-  // Returns 0 or -errno; a timeout or an interruption is not an error.
+  // Returns 0 or -errno; the caller decides which errors are benign (as it
+  // does for the same call made on its own thread).
   using Call = int (*)(void* target, std::int64_t timeout_ns) noexcept;
 
   // Starts the helper thread. Throws std::system_error if it cannot.

@@ -158,8 +158,7 @@ int UringBackend::sidecar_enter(void* self, std::int64_t timeout_ns) noexcept {
                          IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                          reinterpret_cast<sigset_t*>(&arg), sizeof(arg));  // liburing types it so
   }
-  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return 0;
-  return rc;
+  return rc >= 0 ? 0 : rc;  // each caller judges the error as its non-sidecar twin does
 }
 
 void UringBackend::publish_submissions() noexcept {
@@ -401,7 +400,9 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     } else {
       ++counters_.cqe_waits;
       int rc = sidecar_->run(timeout_ns);
-      if (rc < 0) throw_errno(-rc, "io_uring_enter on the sidecar thread");
+      if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        throw_errno(-rc, "io_uring_enter on the sidecar thread");
+      }
     }
     return drain(sink);
   }

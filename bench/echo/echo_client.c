@@ -45,7 +45,8 @@
  * 5 s).
  *
  * Output: one JSON line {"value": msgs_per_s, "best": .., "p50_us": ..,
- * "p99_us": .., "server_cpu_ns_per_msg": .., "client_cpu_ns_per_msg": ..,
+ * "p99_us": .., "server_cpu_ns_per_msg": .., "server_user_ns_per_msg": ..,
+ * "server_sys_ns_per_msg": .., "client_cpu_ns_per_msg": ..,
  * "server_busy": .., "client_busy": .., "others_busy": .., "backend": ..}
  * for bench/run.py. Exit status 1 on any failure. */
 #define _GNU_SOURCE
@@ -491,6 +492,29 @@ static double server_cpu_s(struct threads* each) {
   return total;
 }
 
+/* The server's user and system CPU time so far, in seconds, all threads
+ * (fields 14 and 15 of /proc/PID/stat, in clock ticks: the kernel splits
+ * the exact run time between the two by sampling, so the split is good to
+ * a tick or two); -1 if unreadable. */
+static void server_user_sys_s(double* user, double* sys) {
+  *user = *sys = -1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
+  FILE* f = fopen(path, "r");
+  if (f == NULL) return;
+  char line[1024];
+  char* got = fgets(line, sizeof line, f);
+  fclose(f);
+  if (got == NULL) return;
+  const char* rest = strrchr(line, ')'); /* the name in parentheses may hold spaces */
+  unsigned long long utime, stime;
+  if (rest == NULL || sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                             &utime, &stime) != 2)
+    return;
+  *user = (double)utime / (double)sysconf(_SC_CLK_TCK);
+  *sys = (double)stime / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double own_cpu_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -531,13 +555,14 @@ static double cpus_busy_s(int a, int b) {
 struct sample {
   int64_t t;
   uint64_t counted, idle_ns;
-  double server_cpu, client_cpu, busy;
+  double server_cpu, client_cpu, busy, server_user, server_sys;
   struct threads threads;
 };
 
 static struct sample take_sample(int cpu_a, int cpu_b) {
   struct sample s = {.t = now_ns(), .counted = counted, .idle_ns = idle_ns};
   s.server_cpu = server_cpu_s(&s.threads);
+  server_user_sys_s(&s.server_user, &s.server_sys);
   s.client_cpu = own_cpu_s();
   s.busy = cpus_busy_s(cpu_a, cpu_b);
   return s;
@@ -736,6 +761,15 @@ int main(int argc, char** argv) {
   /* What the server spent per round trip: less disturbed by a busy
    * machine than the rate. */
   if (n_server > 0) printf(", \"server_cpu_ns_per_msg\": %.1f", median(server_per, n_server));
+  /* Its split between user space (the server's own code) and the kernel,
+   * over the whole counted time: the user share is what one server's code
+   * costs more than another's; the rest is mostly the TCP stack. */
+  if (first.server_user >= 0 && last.server_user >= 0 && last.counted > first.counted) {
+    double msgs = (double)(last.counted - first.counted);
+    printf(", \"server_user_ns_per_msg\": %.1f, \"server_sys_ns_per_msg\": %.1f",
+           (last.server_user - first.server_user) * 1e9 / msgs,
+           (last.server_sys - first.server_sys) * 1e9 / msgs);
+  }
   if (n_client > 0) printf(", \"client_cpu_ns_per_msg\": %.1f", median(client_per, n_client));
   if (n_busy > 0 && server_busy[0] >= 0)
     printf(", \"server_busy\": %.3f", median(server_busy, n_busy));

@@ -79,6 +79,9 @@ def figures(conns: int, suffix: str) -> list[Figure]:
          "µs", True, "p99_us"),
         ("echo-cpu-ns", f"TCP echo, {conns:,} connections: the server's CPU time (user + "
          "system) per round trip", "ns/msg", True, "server_cpu_ns_per_msg"),
+        ("echo-user-ns", f"TCP echo, {conns:,} connections: the server's user-space CPU time "
+         "per round trip (its own code; the rest of echo-cpu-ns is the kernel's, mostly TCP)",
+         "ns/msg", True, "server_user_ns_per_msg"),
         ("echo-client-idle", f"TCP echo, {conns:,} connections: the share of the time the "
          "client found nothing to do (near 0: the client, not the server, set the rate)",
          "share", True, "client_idle"),
@@ -114,7 +117,8 @@ BENCHMARK = Benchmark(
         "machine waits instead of taking turns with them (the kernel still leaves it 5 % of "
         f"each second). After {WARMUP:g} s of warm-up the client counts for {SECONDS:g} s in "
         f"{WINDOWS} windows: round trips per second, the server's CPU time (user + system, all "
-        "threads, from schedstat) per round trip, the round-trip times (p99); each is the "
+        "threads, from schedstat) per round trip and its split between user space and the kernel "
+        "(from /proc/PID/stat, over the whole counted time), the round-trip times (p99); each is the "
         f"median over the windows, and each figure the median of {ROUNDS} runs of every server, "
         "interleaved (the footnotes list them). One worker (`echo-*`): the server on CPU 0, the "
         "client on CPU 1, polling (it never sleeps), and `echo-client-idle` is the share of its "

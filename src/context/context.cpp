@@ -22,7 +22,7 @@ struct InitialFrame {
   std::uint64_t r15, r14, r13, r12, rbx, rbp;
   std::uint64_t return_address;
 };
-static_assert(sizeof(InitialFrame) == 72);
+static_assert(sizeof(InitialFrame) == kSavedFrameBytes);
 
 Context make_context(void* stack_top, EntryFn entry, void* arg) noexcept {
   auto top = reinterpret_cast<std::uintptr_t>(stack_top) & ~(kStackAlign - 1);
@@ -48,7 +48,7 @@ struct InitialFrame {
   std::uint64_t fpcr;
   std::uint64_t pad;
 };
-static_assert(sizeof(InitialFrame) == 176);
+static_assert(sizeof(InitialFrame) == kSavedFrameBytes);
 
 Context make_context(void* stack_top, EntryFn entry, void* arg) noexcept {
   auto top = reinterpret_cast<std::uintptr_t>(stack_top) & ~(kStackAlign - 1);

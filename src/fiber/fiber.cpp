@@ -129,6 +129,13 @@ FiberCompletion::FiberCompletion() {
     self->flags = flags;
     self->completed = true;
     if (self->fiber->state.load(std::memory_order_relaxed) == FiberState::suspended) {
+      // Completions come in batches and the fibers they wake run after the
+      // batch: time enough to fetch each one's saved frame, which with
+      // thousands of connections is no longer cached (measured: a third
+      // of the server's user time at 1,000 echo connections went to that
+      // miss). Not done in schedule() itself: between two fibers that wake
+      // each other the frame is cached, and the hint costs more than it gives.
+      context::prefetch_context(self->fiber->exec.ctx);
       owner(self->fiber)->schedule(self->fiber);
     }
   };
@@ -163,6 +170,13 @@ FiberPollWait::FiberPollWait(std::uint32_t wanted) {
     self->result = res;
     self->completed = true;
     if (self->fiber->state.load(std::memory_order_relaxed) == FiberState::suspended) {
+      // Completions come in batches and the fibers they wake run after the
+      // batch: time enough to fetch each one's saved frame, which with
+      // thousands of connections is no longer cached (measured: a third
+      // of the server's user time at 1,000 echo connections went to that
+      // miss). Not done in schedule() itself: between two fibers that wake
+      // each other the frame is cached, and the hint costs more than it gives.
+      context::prefetch_context(self->fiber->exec.ctx);
       owner(self->fiber)->schedule(self->fiber);
     }
   };

@@ -29,6 +29,24 @@ struct Context {
 // stack_top.
 Context make_context(void* stack_top, EntryFn entry, void* arg) noexcept;
 
+// Bytes of the frame a suspended context keeps at its stack pointer: what a
+// switch to it reads first.
+#if defined(__x86_64__)
+inline constexpr std::size_t kSavedFrameBytes = 72;
+#elif defined(__aarch64__)
+inline constexpr std::size_t kSavedFrameBytes = 176;
+#endif
+
+// Starts loading a suspended context's saved frame into the cache, so that a
+// switch to it soon after does not wait for memory: with thousands of
+// contexts, the frame of the next one is rarely cached. Only a hint; it
+// never faults.
+inline void prefetch_context(const Context& c) noexcept {
+  const char* frame = static_cast<const char*>(c.sp);
+  for (std::size_t at = 0; at < kSavedFrameBytes; at += 64) __builtin_prefetch(frame + at);
+  __builtin_prefetch(frame + kSavedFrameBytes - 1);  // the frame need not start a line
+}
+
 // Switches from the running context (saved into `from`) to `to`. Returns when
 // some other context switches back to `from`. No system call, no allocation.
 inline void switch_context(Context& from, const Context& to) noexcept {

@@ -81,28 +81,16 @@ class Channel {
   }
 
   // The next value; empty once the channel is closed and drained.
-  std::optional<T> receive() {
-    std::optional<T> out;
-    core_.receive(out, detail::kNoDeadline, true);
-    return out;
-  }
+  std::optional<T> receive() { return core_.receive_value(detail::kNoDeadline, true); }
   // A value if one is ready now.
-  std::optional<T> try_receive() {
-    std::optional<T> out;
-    core_.receive(out, detail::kNoDeadline, false);
-    return out;
-  }
+  std::optional<T> try_receive() { return core_.receive_value(detail::kNoDeadline, false); }
   template <class Rep, class Period>
   std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& timeout) {
-    std::optional<T> out;
-    core_.receive(out, detail::sync_deadline(timeout), true);
-    return out;
+    return core_.receive_value(detail::sync_deadline(timeout), true);
   }
   template <class Clock, class Duration>
   std::optional<T> receive_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    std::optional<T> out;
-    core_.receive(out, detail::sync_deadline_at(deadline), true);
-    return out;
+    return core_.receive_value(detail::sync_deadline_at(deadline), true);
   }
 
   // From anywhere. True if this call closed it.

@@ -78,17 +78,11 @@ class Mailbox {
     if (core_.receive(out, detail::kNoDeadline, true) == detail::Op::closed) throw_closed();
     return std::move(*out);
   }
-  std::optional<T> try_receive() {
-    std::optional<T> out;
-    core_.receive(out, detail::kNoDeadline, false);
-    return out;
-  }
+  std::optional<T> try_receive() { return core_.receive_value(detail::kNoDeadline, false); }
   // Empty on timeout (or closed and drained).
   template <class Rep, class Period>
   std::optional<T> receive_for(const std::chrono::duration<Rep, Period>& timeout) {
-    std::optional<T> out;
-    core_.receive(out, detail::sync_deadline(timeout), true);
-    return out;
+    return core_.receive_value(detail::sync_deadline(timeout), true);
   }
   // Calls fn(msg) for each message, forever; returns when the mailbox is
   // closed and drained, or when fn returns false (if it returns bool).

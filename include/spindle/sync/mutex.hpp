@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "spindle/sync/detail/timed_locking.hpp"
 #include "spindle/sync/detail/waiter.hpp"
 
 namespace spindle {
@@ -29,7 +30,7 @@ namespace spindle {
 //
 // Not recursive (see RecursiveMutex); unlocking a mutex one does not hold is
 // undefined, as for std::mutex. Not movable: waiters point into it.
-class Mutex {
+class Mutex : public detail::TimedLocking<Mutex> {
  public:
   Mutex() noexcept = default;
   Mutex(const Mutex&) = delete;
@@ -47,24 +48,9 @@ class Mutex {
     return state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
-  // lock() with a deadline: false if it expired first (not an exception).
-  template <class Rep, class Period>
-  bool lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return try_lock() || lock_slow(detail::sync_deadline(timeout), true);
-  }
-  template <class Clock, class Duration>
-  bool lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return try_lock() || lock_slow(detail::sync_deadline_at(deadline), true);
-  }
-  // The TimedLockable names, for std::unique_lock.
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return lock_for(timeout);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return lock_until(deadline);
-  }
+  // lock_for / lock_until (lock() with a deadline: false if it expired
+  // first, not an exception) and try_lock_for / try_lock_until come from
+  // detail::TimedLocking.
 
   void unlock() noexcept {
     std::uint32_t expected = kLocked;

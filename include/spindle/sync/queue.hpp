@@ -62,22 +62,12 @@ class Queue {
   }
 
   // The oldest value, waiting for one; empty only once closed and drained.
-  std::optional<T> pop() {
-    std::optional<T> out;
-    core_.receive(out, detail::kNoDeadline, true);
-    return out;
-  }
-  std::optional<T> try_pop() {
-    std::optional<T> out;
-    core_.receive(out, detail::kNoDeadline, false);
-    return out;
-  }
+  std::optional<T> pop() { return core_.receive_value(detail::kNoDeadline, true); }
+  std::optional<T> try_pop() { return core_.receive_value(detail::kNoDeadline, false); }
   // Empty on timeout (or closed and drained).
   template <class Rep, class Period>
   std::optional<T> pop_for(const std::chrono::duration<Rep, Period>& timeout) {
-    std::optional<T> out;
-    core_.receive(out, detail::sync_deadline(timeout), true);
-    return out;
+    return core_.receive_value(detail::sync_deadline(timeout), true);
   }
   // Polyphony's names.
   std::optional<T> shift() { return pop(); }

@@ -17,7 +17,7 @@ namespace spindle {
 // runtime exclude each other. Otherwise it behaves like Mutex (FIFO
 // hand-off, suspends fibers, blocks threads, cancellation and deadlines only
 // when it would wait).
-class RecursiveMutex {
+class RecursiveMutex : public detail::TimedLocking<RecursiveMutex> {
  public:
   RecursiveMutex() noexcept = default;
   RecursiveMutex(const RecursiveMutex&) = delete;
@@ -42,22 +42,7 @@ class RecursiveMutex {
     take(me);
     return true;
   }
-  template <class Rep, class Period>
-  bool lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return lock_until_ns(detail::sync_deadline(timeout));
-  }
-  template <class Clock, class Duration>
-  bool lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return lock_until_ns(detail::sync_deadline_at(deadline));
-  }
-  template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return lock_for(timeout);
-  }
-  template <class Clock, class Duration>
-  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return lock_until(deadline);
-  }
+  // lock_for / lock_until / try_lock_for / try_lock_until: detail::TimedLocking.
 
   // Throws std::logic_error when the caller does not hold the lock.
   void unlock() {
@@ -77,6 +62,7 @@ class RecursiveMutex {
   std::uint32_t depth() const noexcept { return held() ? depth_ : 0; }
 
  private:
+  friend class detail::TimedLocking<RecursiveMutex>;
   void take(const void* me) noexcept {
     owner_.store(me, std::memory_order_relaxed);
     depth_ = 1;

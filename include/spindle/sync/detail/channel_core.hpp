@@ -192,6 +192,13 @@ class ChannelCore {
   Op receive(std::optional<T>& out, std::int64_t deadline_ns, bool block) {
     return transfer<Direction::receive>(out, deadline_ns, block);
   }
+  // receive() for callers that need only the value: empty when closed and
+  // drained, timed out, or (!block) nothing was ready.
+  std::optional<T> receive_value(std::int64_t deadline_ns, bool block) {
+    std::optional<T> out;
+    receive(out, deadline_ns, block);
+    return out;
+  }
 
   // Closes: waiting receivers and senders wake (status kClosed); buffered
   // values stay for receivers. False if it was closed already.

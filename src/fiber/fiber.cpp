@@ -133,8 +133,8 @@ FiberCompletion::FiberCompletion() {
       // batch: time enough to fetch each one's saved frame, which with
       // thousands of connections is no longer cached (measured: a third
       // of the server's user time at 1,000 echo connections went to that
-      // miss). Not done in schedule() itself: between two fibers that wake
-      // each other the frame is cached, and the hint costs more than it gives.
+      // miss). Not done in schedule() itself: fibers that wake each other
+      // through sync primitives usually have it cached already.
       context::prefetch_context(self->fiber->exec.ctx);
       owner(self->fiber)->schedule(self->fiber);
     }
@@ -174,8 +174,8 @@ FiberPollWait::FiberPollWait(std::uint32_t wanted) {
       // batch: time enough to fetch each one's saved frame, which with
       // thousands of connections is no longer cached (measured: a third
       // of the server's user time at 1,000 echo connections went to that
-      // miss). Not done in schedule() itself: between two fibers that wake
-      // each other the frame is cached, and the hint costs more than it gives.
+      // miss). Not done in schedule() itself: fibers that wake each other
+      // through sync primitives usually have it cached already.
       context::prefetch_context(self->fiber->exec.ctx);
       owner(self->fiber)->schedule(self->fiber);
     }

@@ -144,10 +144,16 @@ UringBackend::UringBackend(const BackendOptions& options) {
 
 int UringBackend::sidecar_enter(void* self, std::int64_t timeout_ns) noexcept {
   auto* b = static_cast<UringBackend*>(self);
-  // The kernel submits what is published, up to to_submit.
-  unsigned to_submit = b->ring_.sq.ring_entries;
+  // Exactly what is published and not yet taken: the kernel skips the
+  // wait when it submits fewer than to_submit, so asking for more (the
+  // ring's size) made every wait return at once and the loop spin through
+  // hand-offs. The loop's thread publishes the tail (release); the kernel
+  // advances the head.
+  const io_uring_sq& sq = b->ring_.sq;
+  unsigned to_submit = io_uring_smp_load_acquire(sq.ktail) - io_uring_smp_load_acquire(sq.khead);
   int rc;
   if (timeout_ns == 0) {
+    if (to_submit == 0) return 0;  // nothing to do: no system call
     rc = io_uring_enter(b->ring_.ring_fd, to_submit, 0, 0, nullptr);
   } else {
     __kernel_timespec ts{};

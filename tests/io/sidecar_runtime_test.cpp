@@ -2,6 +2,7 @@
 // made by its sidecar thread, and the workers only sleep on futexes. On the
 // backend SPINDLE_BACKEND names; multithreaded, so TSan runs it too.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <vector>
 
@@ -98,6 +99,28 @@ TEST(SidecarRuntime, TwoWorkersPingPongAndSleep) {
         other.join();
       },
       {.workers = 2, .sidecar = true});
+}
+
+TEST(SidecarRuntime, AnIdleWorkerAndItsSidecarSleep) {
+  // The worker's idle spin and the hand-off's spins are bounded: a fiber
+  // asleep for 200 ms leaves both threads asleep for nearly all of it.
+  spindle::run(
+      [] {
+        spindle::sleep(1ms);  // the sidecar has made its first calls
+        auto cpu_time = [] {
+          rusage ru{};
+          ::getrusage(RUSAGE_SELF, &ru);
+          return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                 std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        };
+        auto before = cpu_time();
+        for (int i = 0; i < 4; ++i) spindle::sleep(50ms);
+        auto used = cpu_time() - before;
+        // Generous (sanitizers, a loaded machine): a spinning thread alone
+        // would use about 200 ms.
+        EXPECT_LT(used, 60ms) << "the worker or its sidecar spun while idle";
+      },
+      {.sidecar = true});
 }
 
 TEST(SidecarRuntime, RefusedWithSqpoll) {

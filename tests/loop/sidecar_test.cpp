@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -54,6 +55,16 @@ std::string blocked_signals_of(const std::string& name) {
   }
   ::closedir(d);
   return mask;
+}
+
+// CPU time (user + system) of every thread of this process so far.
+std::chrono::microseconds process_cpu_time() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& tv) {
+    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
+  };
+  return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
 TEST(Sidecar, EventsArriveThroughTheSidecar) {
@@ -158,6 +169,28 @@ TEST(Sidecar, ThreadBlocksEverySignalAndEndsWithTheLoop) {
     }
   }
   EXPECT_EQ(threads_of_this_process(), before);
+}
+
+TEST(Sidecar, ALongWaitSleepsInsteadOfSpinning) {
+  // Both sides spin a few microseconds before they sleep; a wait of 200 ms
+  // must cost about that, not 200 ms of CPU on either thread.
+  Loop loop = sidecar_loop();
+  loop.after(0ms, [] {});
+  loop.run();  // the helper exists and has made a call
+  std::chrono::microseconds cpu = process_cpu_time();
+  Clock::time_point start = Clock::now();
+  for (int i = 0; i < 4; ++i) {  // four hand-offs, each with both sides idle
+    loop.after(50ms, [] {});
+    loop.run();
+  }
+  std::chrono::microseconds used = process_cpu_time() - cpu;
+  Clock::duration waited = Clock::now() - start;
+  EXPECT_GE(waited, 200ms);
+  // Generous (sanitizers, a loaded machine): a spinning side alone would
+  // use about as much CPU as the wall-clock time waited.
+  EXPECT_LT(used, 60ms) << "the loop or its sidecar spun while waiting "
+                        << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+                        << " ms";
 }
 
 TEST(Sidecar, ManyLoopsComeAndGo) {

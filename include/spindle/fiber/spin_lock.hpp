@@ -4,16 +4,9 @@
 
 #include <atomic>
 
-namespace spindle::detail {
+#include "spindle/context/cpu_relax.hpp"
 
-// Tells the CPU the caller is spinning (x86 pause, AArch64 yield).
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
+namespace spindle::detail {
 
 // A test-and-test-and-set lock. Held
 // for a few dozen instructions, never across a park or a system call; after

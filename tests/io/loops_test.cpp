@@ -10,6 +10,7 @@
 
 #include "io_test_util.hpp"
 #include "spindle/spindle.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -451,9 +452,9 @@ TEST(Loops, WriteAsyncKeepsOrderAndOutlivesTheCaller) {
     std::string got = read_all(s.b);
     EXPECT_TRUE(got == "first second xxx shared" + pattern(1 << 20));
     spindle::close_async(s.a);
-    spindle::sleep(2ms);
-    EXPECT_EQ(::fcntl(s.a, F_GETFD), -1);  // closed
-    EXPECT_EQ(spindle::async_queued_bytes(), 0u);
+    EXPECT_TRUE(spindle_test::eventually([&] { return ::fcntl(s.a, F_GETFD) == -1; }))
+        << "close_async never closed";
+    EXPECT_TRUE(spindle_test::eventually([] { return spindle::async_queued_bytes() == 0; }));
     ::close(s.b);
   });
 }
@@ -467,9 +468,11 @@ TEST(Loops, WriteAsyncErrorsGoToTheHandler) {
     spindle::write_async(s.a, std::string("lost"));
     spindle::write_async(s.a, std::string("dropped after the failure"));
     spindle::close_async(s.a);  // still happens
-    spindle::sleep(5ms);
+    EXPECT_TRUE(spindle_test::eventually([] { return spindle::io_metrics().async_errors != 0; }))
+        << "the async write never failed";
     EXPECT_EQ(spindle::io_metrics().async_errors, 1u);
-    EXPECT_EQ(::fcntl(s.a, F_GETFD), -1);
+    EXPECT_TRUE(spindle_test::eventually([&] { return ::fcntl(s.a, F_GETFD) == -1; }))
+        << "close_async never closed";
     // The queue limit.
     io_test::SocketPair t = io_test::socket_pair();
     std::size_t queued = 0;

@@ -65,10 +65,9 @@ class Mutex : public detail::TimedLocking<Mutex> {
 
   // lock() that cancellation cannot interrupt (CondVar re-locks with it).
   void lock_uninterruptible() noexcept;
-  // lock_until() with a deadline in monotonic nanoseconds (detail::kNoDeadline: none).
-  bool lock_until_ns(std::int64_t deadline_ns) {
-    return try_lock() || lock_slow(deadline_ns, true);
-  }
+  // lock_until() after try_lock() has failed, with a deadline in monotonic
+  // nanoseconds (detail::kNoDeadline: none): the part that may wait.
+  bool lock_contended_ns(std::int64_t deadline_ns) { return lock_slow(deadline_ns, true); }
 
  private:
   enum : std::uint32_t { kUnlocked = 0, kLocked = 1, kContended = 2 };

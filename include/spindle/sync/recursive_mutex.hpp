@@ -67,14 +67,11 @@ class RecursiveMutex : public detail::TimedLocking<RecursiveMutex> {
     owner_.store(me, std::memory_order_relaxed);
     depth_ = 1;
   }
-  bool lock_until_ns(std::int64_t deadline_ns) {
-    const void* me = detail::current_owner();
-    if (owner_.load(std::memory_order_relaxed) == me) {
-      ++depth_;
-      return true;
-    }
-    if (!mutex_.lock_until_ns(deadline_ns)) return false;
-    take(me);
+  // After try_lock() has failed: the caller is not the owner and the mutex
+  // was held.
+  bool lock_contended_ns(std::int64_t deadline_ns) {
+    if (!mutex_.lock_contended_ns(deadline_ns)) return false;
+    take(detail::current_owner());
     return true;
   }
 

@@ -10,19 +10,20 @@ namespace spindle::detail {
 
 // Gives a lock lock_for / lock_until and the TimedLockable names
 // try_lock_for / try_lock_until (for std::unique_lock), all from its
-// try_lock() and lock_until_ns(deadline in monotonic nanoseconds). Each
-// returns false when the deadline passed first (not an exception). The
-// clock is read only when try_lock() fails.
+// try_lock() and, when that fails, lock_contended_ns(deadline in monotonic
+// nanoseconds). Each returns false when the deadline passed first (not an
+// exception). The clock is read, and the lock tried, once: the uncontended
+// path is one try_lock().
 template <class Lock>
 class TimedLocking {
  public:
   template <class Rep, class Period>
   bool lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return self().try_lock() || self().lock_until_ns(sync_deadline(timeout));
+    return self().try_lock() || self().lock_contended_ns(sync_deadline(timeout));
   }
   template <class Clock, class Duration>
   bool lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return self().try_lock() || self().lock_until_ns(sync_deadline_at(deadline));
+    return self().try_lock() || self().lock_contended_ns(sync_deadline_at(deadline));
   }
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {

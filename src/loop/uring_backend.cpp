@@ -51,6 +51,16 @@ std::uint32_t watch_epoch(std::uint64_t data) noexcept {
   throw std::system_error(err, std::system_category(), what);
 }
 
+// Throws for an io_uring_enter result that is an error: EINTR (a signal),
+// EAGAIN and EBUSY (the completion queue is full; the caller drains it and
+// goes on) are not, and neither is ETIME from a wait with a timeout
+// (`timed`).
+void check_enter(int rc, bool timed, const char* what) {
+  if (rc < 0 && !(timed && rc == -ETIME) && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+    throw_errno(-rc, what);
+  }
+}
+
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options) {
@@ -187,7 +197,7 @@ void UringBackend::submit_now() {
     ++counters_.enters;
     rc = io_uring_submit(&ring_);
   }
-  if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) throw_errno(-rc, "io_uring_submit");
+  check_enter(rc, false, "io_uring_submit");
   if (rc < 0) io_uring_get_events(&ring_);  // flush overflowed completions, then retry
 }
 
@@ -406,9 +416,7 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     } else {
       ++counters_.cqe_waits;
       int rc = sidecar_->run(timeout_ns);
-      if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-        throw_errno(-rc, "io_uring_enter on the sidecar thread");
-      }
+      check_enter(rc, true, "io_uring_enter on the sidecar thread");
     }
     return drain(sink);
   }
@@ -416,9 +424,7 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     if (io_uring_sq_ready(&ring_) != 0 || in_flight_ != 0 || watched_ != 0) {
       ++counters_.enters;
       int rc = io_uring_submit_and_get_events(&ring_);
-      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-        throw_errno(-rc, "io_uring_submit_and_get_events");
-      }
+      check_enter(rc, false, "io_uring_submit_and_get_events");
     }
   } else {
     __kernel_timespec ts{};
@@ -427,9 +433,7 @@ int UringBackend::wait(std::int64_t timeout_ns, ReadinessSink& sink) {
     ++counters_.enters;
     ++counters_.cqe_waits;
     int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-      throw_errno(-rc, "io_uring_submit_and_wait_timeout");
-    }
+    check_enter(rc, true, "io_uring_submit_and_wait_timeout");
   }
   return drain(sink);
 }

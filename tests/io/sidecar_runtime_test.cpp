@@ -2,10 +2,10 @@
 // made by its sidecar thread, and the workers only sleep on futexes. On the
 // backend SPINDLE_BACKEND names; multithreaded, so TSan runs it too.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "io_test_util.hpp"
 #include "spindle/spindle.hpp"
 #include "test_config.hpp"
@@ -107,15 +107,9 @@ TEST(SidecarRuntime, AnIdleWorkerAndItsSidecarSleep) {
   spindle::run(
       [] {
         spindle::sleep(1ms);  // the sidecar has made its first calls
-        auto cpu_time = [] {
-          rusage ru{};
-          ::getrusage(RUSAGE_SELF, &ru);
-          return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                 std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-        };
-        auto before = cpu_time();
+        auto before = spindle_test::process_cpu_time();
         for (int i = 0; i < 4; ++i) spindle::sleep(50ms);
-        auto used = cpu_time() - before;
+        auto used = spindle_test::process_cpu_time() - before;
         // Generous (sanitizers, a loaded machine): a spinning thread alone
         // would use about 200 ms.
         EXPECT_LT(used, 60ms) << "the worker or its sidecar spun while idle";

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "cpu_time.hpp"
 #include "loop/uring_backend.hpp"
 #include "loop_test_util.hpp"
 #include "spindle/loop/signal.hpp"
@@ -55,16 +55,6 @@ std::string blocked_signals_of(const std::string& name) {
   }
   ::closedir(d);
   return mask;
-}
-
-// CPU time (user + system) of every thread of this process so far.
-std::chrono::microseconds process_cpu_time() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto us = [](const timeval& tv) {
-    return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-  };
-  return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
 TEST(Sidecar, EventsArriveThroughTheSidecar) {
@@ -177,13 +167,13 @@ TEST(Sidecar, ALongWaitSleepsInsteadOfSpinning) {
   Loop loop = sidecar_loop();
   loop.after(0ms, [] {});
   loop.run();  // the helper exists and has made a call
-  std::chrono::microseconds cpu = process_cpu_time();
+  std::chrono::microseconds cpu = spindle_test::process_cpu_time();
   Clock::time_point start = Clock::now();
   for (int i = 0; i < 4; ++i) {  // four hand-offs, each with both sides idle
     loop.after(50ms, [] {});
     loop.run();
   }
-  std::chrono::microseconds used = process_cpu_time() - cpu;
+  std::chrono::microseconds used = spindle_test::process_cpu_time() - cpu;
   Clock::duration waited = Clock::now() - start;
   EXPECT_GE(waited, 200ms);
   // Generous (sanitizers, a loaded machine): a spinning side alone would
